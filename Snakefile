@@ -1,0 +1,26 @@
+# wsss: weakly supervised semantic segmentation as a Snakemake workflow.
+#   snakemake --cores all                       -> results/<each default dataset>/miou.csv
+#   snakemake --cores all results/voc/miou.csv  -> the same pipeline on PASCAL VOC 2012 (+ SBD)
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/dataset.smk"
+include: "workflow/rules/cam.smk"
+include: "workflow/rules/pseudo_labels.smk"
+include: "workflow/rules/segmentation.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        expand("results/{dataset}/miou.csv", dataset=config["default_datasets"]),

@@ -1,0 +1,119 @@
+"""Tests for multi-scale/flip CAM inference and IRN max-normalisation against naive references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from wsss.cam.inference import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    multiscale_cams,
+    normalize_image,
+    normalize_present,
+)
+
+
+class TinyCamModel(nn.Module):
+    """Deterministic stride-2 "CAM model" that is NOT flip-equivariant (asymmetric 1×3 kernel)."""
+
+    def __init__(self, num_classes: int = 3) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.weight = torch.randn(num_classes, 3, 1, 3, generator=g)
+        self.batch_sizes: list[int] = []
+
+    def cams(self, x: torch.Tensor) -> torch.Tensor:
+        self.batch_sizes.append(x.shape[0])
+        return F.relu(F.conv2d(F.avg_pool2d(x, 2, ceil_mode=True), self.weight, padding=(0, 1)))
+
+
+def _naive_multiscale(model, image, scales, flip):
+    """One image at a time, explicit flips, explicit sums."""
+    h, w = image.shape[-2:]
+    total = torch.zeros(model.weight.shape[0], h, w)
+    for s in scales:
+        size = (int(np.round(h * s)), int(np.round(w * s)))  # IRN pil_rescale: half to even
+        img = F.interpolate(image[None], size=size, mode="bilinear", align_corners=False)
+        passes = [model.cams(img)[0]]
+        if flip:
+            passes.append(torch.flip(model.cams(torch.flip(img, dims=[3]))[0], dims=[2]))
+        for cam in passes:
+            total += F.interpolate(cam[None], size=(h, w), mode="bilinear", align_corners=False)[0]
+    return total
+
+
+@pytest.mark.parametrize("flip", [True, False])
+def test_multiscale_cams_matches_naive_loop(flip):
+    torch.manual_seed(1)
+    image = torch.randn(3, 13, 18)
+    image[:, :, :6] += 2.0  # strongly left/right asymmetric
+    model = TinyCamModel()
+    scales = (1.0, 0.5, 1.5, 0.75)
+    got = multiscale_cams(model, image, scales=scales, flip=flip)
+    assert model.batch_sizes == [2 if flip else 1] * len(scales)
+    ref = _naive_multiscale(model, image, scales, flip)
+    assert got.dtype == torch.float32 and got.shape == (3, 13, 18)
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_flip_is_flipped_back():
+    torch.manual_seed(2)
+    image = torch.randn(3, 8, 10)
+    image[:, :, :3] += 3.0
+    model = TinyCamModel()
+    both = multiscale_cams(model, image, scales=[1.0], flip=True)
+    plain = multiscale_cams(model, image, scales=[1.0], flip=False)
+    mirrored = multiscale_cams(model, image.flip(-1), scales=[1.0], flip=False)
+    # flip pass of the image == un-flipped pass of the mirrored image, flipped back
+    torch.testing.assert_close(both, plain + mirrored.flip(-1), rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(both, plain + mirrored, atol=1e-3)  # forgetting to flip back fails
+
+
+def test_multiscale_rejects_bad_input():
+    model = TinyCamModel()
+    with pytest.raises(ValueError, match="scales"):
+        multiscale_cams(model, torch.zeros(3, 4, 4), scales=[], flip=False)
+    with pytest.raises(ValueError, match="scales"):
+        multiscale_cams(model, torch.zeros(3, 4, 4), scales=[1.0, -0.5], flip=False)
+    with pytest.raises(ValueError, match="shape"):
+        multiscale_cams(model, torch.zeros(1, 3, 4, 4), scales=[1.0], flip=False)
+
+
+def test_normalize_present():
+    rng = np.random.default_rng(0)
+    cams = rng.uniform(0, 5, size=(4, 6, 7)).astype(np.float32)
+    labels = np.array([0, 1, 0, 1])
+    keys, norm = normalize_present(torch.from_numpy(cams), torch.from_numpy(labels))
+    assert keys.dtype == np.int64 and keys.tolist() == [1, 3]
+    assert norm.dtype == np.float32 and norm.shape == (2, 6, 7)
+    for i, k in enumerate((1, 3)):
+        np.testing.assert_allclose(norm[i], cams[k] / (cams[k].max() + 1e-5), rtol=1e-6)
+        assert abs(norm[i].max() - 1.0) < 1e-5
+    keys0, norm0 = normalize_present(cams, np.zeros(4))
+    assert keys0.shape == (0,) and keys0.dtype == np.int64
+    assert norm0.shape == (0, 6, 7) and norm0.dtype == np.float32
+    keys_z, norm_z = normalize_present(np.zeros((2, 3, 3)), np.array([1, 0]))
+    assert keys_z.tolist() == [0] and np.all(norm_z == 0)  # all-zero map stays 0, no NaN
+    with pytest.raises(ValueError, match="labels"):
+        normalize_present(cams, np.ones(3))
+
+
+def test_normalize_image_known_values():
+    image = np.zeros((2, 3, 3), dtype=np.uint8)
+    image[..., 0], image[..., 1], image[..., 2] = 255, 0, 51
+    x = normalize_image(image)
+    assert x.dtype == torch.float32 and x.shape == (3, 2, 3)
+    expected = [
+        (1.0 - IMAGENET_MEAN[0]) / IMAGENET_STD[0],
+        (0.0 - IMAGENET_MEAN[1]) / IMAGENET_STD[1],
+        (0.2 - IMAGENET_MEAN[2]) / IMAGENET_STD[2],
+    ]
+    for c in range(3):
+        torch.testing.assert_close(x[c], torch.full((2, 3), expected[c]))
+    assert IMAGENET_MEAN == (0.485, 0.456, 0.406) and IMAGENET_STD == (0.229, 0.224, 0.225)
+    with pytest.raises(ValueError, match="uint8"):
+        normalize_image(image.astype(np.float32))

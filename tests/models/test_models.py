@@ -1,0 +1,169 @@
+"""Smoke and contract tests over the model registries, plus CAMClassifier/DeepLab head checks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from wsss.models import (
+    CAM_MODELS,
+    SEG_MODELS,
+    CAMClassifier,
+    DeepLab,
+    build_cam_model,
+    build_seg_model,
+)
+
+TINY = {"name": "resnet", "depth": 10, "base_width": 8}
+# every registry key needs tiny configs here; a new model without one fails test_configs_cover
+SEG_CONFIGS = {
+    "deeplab": [
+        {"num_classes": 3, "backbone": {**TINY, "output_stride": 8}, "aspp_channels": 8},
+        {"num_classes": 3, "backbone": {**TINY, "depth": 18, "output_stride": 16}, "head": "v2"},
+    ],
+}
+CAM_CONFIGS = {
+    "cam": [
+        {"num_fg_classes": 4, "backbone": {**TINY, "output_stride": 16}},
+        {"num_fg_classes": 4, "backbone": {**TINY, "frozen_bn": True, "deep_stem": True}},
+    ],
+}
+SEG_CASES = [(n, c) for n, cs in SEG_CONFIGS.items() for c in cs]
+CAM_CASES = [(n, c) for n, cs in CAM_CONFIGS.items() for c in cs]
+
+
+def test_configs_cover_registries():
+    assert set(SEG_CONFIGS) == set(SEG_MODELS)
+    assert set(CAM_CONFIGS) == set(CAM_MODELS)
+
+
+def _check_grads_and_groups(model: torch.nn.Module) -> None:
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    assert trainable
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            assert p.grad is not None, f"{name} got no gradient"
+            assert torch.isfinite(p.grad).all(), name
+    groups = model.param_groups()
+    assert [g["lr_mult"] for g in groups] == [1.0, 10.0]
+    grouped = [id(p) for g in groups for p in g["params"]]
+    assert len(grouped) == len(set(grouped))
+    assert set(grouped) == {id(p) for p in trainable}
+    assert {id(p) for p in groups[0]["params"]} == {
+        id(p) for p in model.backbone.parameters() if p.requires_grad
+    }
+
+
+def _rebuilt_matches(model: torch.nn.Module, build, name: str, x: torch.Tensor) -> None:
+    clone = build(name, **model.build_kwargs)
+    clone.load_state_dict(model.state_dict(), strict=True)
+    model.eval()
+    clone.eval()
+    with torch.no_grad():
+        a, b = model(x), clone(x)
+    a = a["out"] if isinstance(a, dict) else a
+    b = b["out"] if isinstance(b, dict) else b
+    torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("name, cfg", SEG_CASES)
+def test_seg_model_forward_backward(name, cfg):
+    torch.manual_seed(0)
+    model = build_seg_model(name, **cfg).train()
+    x = torch.randn(2, 3, 48, 48)
+    out = model(x)
+    assert set(out) >= {"out"}
+    assert out["out"].shape == (2, cfg["num_classes"], 48, 48)
+    for value in out.values():
+        assert torch.isfinite(value).all()
+    target = torch.randint(0, cfg["num_classes"], (2, 48, 48))
+    sum(F.cross_entropy(v, target) for v in out.values()).backward()
+    _check_grads_and_groups(model)
+    _rebuilt_matches(model, build_seg_model, name, x)
+
+
+@pytest.mark.parametrize("name, cfg", CAM_CASES)
+def test_cam_model_forward_backward(name, cfg):
+    torch.manual_seed(0)
+    model = build_cam_model(name, **cfg).train()
+    x = torch.randn(2, 3, 48, 48)
+    logits = model(x)
+    k = cfg["num_fg_classes"]
+    assert logits.shape == (2, k) and torch.isfinite(logits).all()
+    cams = model.cams(x)
+    assert cams.ndim == 4 and cams.shape[:2] == (2, k)
+    F.multilabel_soft_margin_loss(logits, torch.randint(0, 2, (2, k)).float()).backward()
+    _check_grads_and_groups(model)
+    _rebuilt_matches(model, build_cam_model, name, x)
+
+
+def test_unknown_names_list_valid_ones():
+    with pytest.raises(KeyError, match="deeplab"):
+        build_seg_model("segformer", num_classes=3)
+    with pytest.raises(KeyError, match="cam"):
+        build_cam_model("seam", num_fg_classes=3)
+    with pytest.raises(KeyError, match="resnet"):
+        CAMClassifier(num_fg_classes=3, backbone={"name": "vgg"})
+    with pytest.raises(ValueError, match="name"):
+        CAMClassifier(num_fg_classes=3, backbone={"depth": 10})
+    with pytest.raises(ValueError, match="v4"):
+        DeepLab(num_classes=3, backbone=TINY, head="v4")
+
+
+def test_cam_gap_equals_logits_and_relu():
+    torch.manual_seed(0)
+    model = CAMClassifier(num_fg_classes=5, backbone={**TINY, "output_stride": 16}).eval()
+    x = torch.randn(2, 3, 40, 56)
+    with torch.no_grad():
+        logits = model(x)
+        linear = model.cams(x, relu=False)
+        cams = model.cams(x)
+        feats = model.backbone(x)
+    torch.testing.assert_close(linear.mean(dim=(2, 3)), logits, rtol=1e-4, atol=1e-5)
+    # independent reference: mean feature vector times the classifier matrix
+    w = model.classifier.weight[:, :, 0, 0]
+    torch.testing.assert_close(feats.mean(dim=(2, 3)) @ w.T, logits, rtol=1e-4, atol=1e-5)
+    assert (cams >= 0).all() and torch.equal(cams, linear.clamp(min=0))
+    assert (linear < 0).any()  # so the ReLU check above is not vacuous
+    assert cams.shape == (2, 5, 3, 4)
+    assert model.classifier.bias is None
+
+
+def test_cam_detach_until_layer2():
+    torch.manual_seed(0)
+    model = CAMClassifier(num_fg_classes=3, backbone=TINY, detach_until="layer2").train()
+    model(torch.randn(2, 3, 32, 32)).sum().backward()
+    for name, p in model.backbone.named_parameters():
+        early = name.split(".")[0] in ("conv1", "bn1", "layer1", "layer2")
+        assert p.requires_grad is not early, name
+        assert (p.grad is None) is early, name
+    assert model.classifier.weight.grad is not None
+    assert model.build_kwargs["detach_until"] == "layer2"
+
+
+def test_deeplab_v2_head_is_sum_of_dilated_convs():
+    torch.manual_seed(0)
+    model = DeepLab(num_classes=4, backbone={**TINY, "output_stride": 8}, head="v2").eval()
+    assert model.build_kwargs["atrous_rates"] == [6, 12, 18, 24]
+    convs = model.head.convs
+    for conv in convs:
+        assert torch.equal(conv.bias, torch.zeros(4))
+        assert 0.005 < conv.weight.std().item() < 0.015
+    x = torch.randn(1, 3, 40, 40)
+    with torch.no_grad():
+        feats = model.backbone(x)
+        ref = sum(
+            F.conv2d(feats, c.weight, c.bias, padding=r, dilation=r)
+            for c, r in zip(convs, (6, 12, 18, 24), strict=True)
+        )
+        ref = F.interpolate(ref, size=(40, 40), mode="bilinear", align_corners=False)
+        torch.testing.assert_close(model(x)["out"], ref)
+
+
+def test_deeplab_v3_head_width_and_rates():
+    model = DeepLab(num_classes=3, backbone=TINY, aspp_channels=16, atrous_rates=(2, 4))
+    aspp = model.head[0]
+    assert [m[0].dilation[0] for m in list(aspp.convs)[1:-1]] == [2, 4]
+    assert aspp.project[0].out_channels == 16
+    assert model.head[-1].out_channels == 3

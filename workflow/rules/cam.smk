@@ -1,0 +1,63 @@
+# CAM rules: classifier training, multi-scale + flip CAM inference, CAM evaluation.
+
+
+rule train_cam:
+    input:
+        index=f"{R}/dataset_index.json",
+    output:
+        model=f"{X}/cam/model.pt",
+        loss_log=f"{X}/cam/train_log.csv",
+    params:
+        root=dataset_root,
+        split=section("stage_splits", "train"),
+        model=section("cam", "model"),
+        train=section("cam", "train"),
+        seed=section("seed"),
+        device=section("device"),
+    threads: 1
+    conda:
+        "../../envs/wsss.yaml"
+    log:
+        "logs/train_cam/{dataset}/{experiment}.log",
+    script:
+        "../scripts/train_cam.py"
+
+
+rule infer_cam:
+    input:
+        index=f"{R}/dataset_index.json",
+        model=f"{X}/cam/model.pt",
+    output:
+        directory(f"{X}/cam/maps"),
+    params:
+        root=dataset_root,
+        split=section("stage_splits", "train"),
+        infer=section("cam", "infer"),
+        device=section("device"),
+    threads: 1
+    conda:
+        "../../envs/wsss.yaml"
+    log:
+        "logs/infer_cam/{dataset}/{experiment}.log",
+    script:
+        "../scripts/infer_cam.py"
+
+
+rule eval_cam:
+    input:
+        index=f"{R}/dataset_index.json",
+        cams=f"{X}/cam/maps",
+    output:
+        metrics=f"{X}/cam/eval/metrics.csv",
+        curve=f"{X}/cam/eval/threshold_curve.csv",
+    params:
+        root=dataset_root,
+        split=section("stage_splits", "eval_train"),
+        gt_dir=section("gt_dirs", "eval"),
+        eval=section("cam", "eval"),
+    conda:
+        "../../envs/wsss.yaml"
+    log:
+        "logs/eval_cam/{dataset}/{experiment}.log",
+    script:
+        "../scripts/eval_cam.py"

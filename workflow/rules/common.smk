@@ -1,0 +1,104 @@
+# Path helpers and config look-ups shared by the rules. No algorithms here.
+import re
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+from wsss.config import check_references
+
+try:
+    check_references(config)
+except ValueError as error:
+    raise WorkflowError(f"config: {error}") from None
+
+DATASETS = config["datasets"]
+EXPERIMENTS = config["experiments"]
+SYNTHETIC_ROOTS = {spec["root"]: name for name, spec in DATASETS.items() if "synthetic" in spec}
+R = "results/{dataset}"
+X = "results/{dataset}/{experiment}"
+
+
+wildcard_constraints:
+    dataset="|".join(map(re.escape, DATASETS)),
+    experiment="|".join(map(re.escape, EXPERIMENTS)),
+
+
+def section(*keys):
+    """A params function returning ``datasets[<dataset>][key1][key2]...``."""
+
+    def lookup(wildcards):
+        node = DATASETS[wildcards.dataset]
+        for key in keys:
+            node = node[key]
+        return node
+
+    return lookup
+
+
+def experiment_value(key):
+    """A params function returning ``experiments[<experiment>][key]``."""
+    return lambda wildcards: EXPERIMENTS[wildcards.experiment][key]
+
+
+def synthetic_section(key):
+    """A params function for make_synthetic_voc, whose wildcard is the dataset root."""
+    return lambda wildcards: DATASETS[SYNTHETIC_ROOTS[wildcards.root]][key]
+
+
+def dataset_root(wildcards):
+    return DATASETS[wildcards.dataset]["root"]
+
+
+def dataset_sources(wildcards):
+    """What check_dataset reads: the generated tree, or a real tree's split and label files."""
+    spec = DATASETS[wildcards.dataset]
+    root = spec["root"]
+    if "synthetic" in spec:
+        return root
+    if root is None or not Path(root).is_dir():
+        raise WorkflowError(
+            f"datasets.{wildcards.dataset}.root is "
+            f"{'not set' if root is None else repr(root) + ', which is not a folder'}: "
+            "set it in config.yaml (or --config) to a VOC-format folder holding JPEGImages/, "
+            "SegmentationClass/, SegmentationClassAug/ and ImageSets/Segmentation/<split>.txt "
+            f"for the splits {sorted(spec['splits'])}"
+        )
+    files = [f"{root}/ImageSets/Segmentation/{split}.txt" for split in spec["splits"]]
+    if spec["labels_file"]:
+        files.append(f"{root}/{spec['labels_file']}")
+    return files
+
+
+def crf_params(wildcards):
+    """The CRF parameter set named by ``pseudo_labels.crf`` (from ``crf_presets``)."""
+    name = DATASETS[wildcards.dataset]["pseudo_labels"]["crf"]
+    return config["crf_presets"][name]
+
+
+def seg_model_config(wildcards):
+    name = EXPERIMENTS[wildcards.experiment]["seg_model"]
+    return DATASETS[wildcards.dataset]["seg"]["models"][name]
+
+
+def seg_masks(wildcards):
+    """Training masks: the experiment's pseudo masks, or nothing extra for ground truth."""
+    if EXPERIMENTS[wildcards.experiment]["supervision"] == "full":
+        return []
+    return f"{X}/pseudo/masks".format(**wildcards)
+
+
+def seg_mask_dir(wildcards):
+    if EXPERIMENTS[wildcards.experiment]["supervision"] == "full":
+        return DATASETS[wildcards.dataset]["gt_dirs"]["train"]
+    return str(Path(f"{X}/pseudo/masks".format(**wildcards)).resolve())
+
+
+def experiment_metrics(wildcards):
+    """Every metric table one dataset's miou.csv gathers, for all configured experiments."""
+    files = []
+    for name, spec in EXPERIMENTS.items():
+        base = f"results/{wildcards.dataset}/{name}"
+        if spec["supervision"] == "weak":
+            files += [f"{base}/cam/eval/metrics.csv", f"{base}/pseudo/eval/metrics.csv"]
+        files.append(f"{base}/seg/eval/metrics.csv")
+    return files

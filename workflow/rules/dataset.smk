@@ -1,0 +1,35 @@
+# Dataset rules: generate the synthetic benchmark; check and index any VOC-format tree.
+
+rule make_synthetic_voc:
+    output:
+        directory("{root}"),
+    wildcard_constraints:
+        root="|".join(map(re.escape, SYNTHETIC_ROOTS)) or "(?!)",
+    params:
+        synthetic=synthetic_section("synthetic"),
+        classes=synthetic_section("classes"),
+    conda:
+        "../../envs/wsss.yaml"
+    log:
+        "logs/make_synthetic_voc/{root}.log",
+    script:
+        "../scripts/make_synthetic_voc.py"
+
+
+rule check_dataset:
+    input:
+        dataset_sources,
+    output:
+        f"{R}/dataset_index.json",
+    params:
+        root=dataset_root,
+        classes=section("classes"),
+        splits=section("splits"),
+        labels_file=section("labels_file"),
+        check_pixels=section("check_pixels"),
+    conda:
+        "../../envs/wsss.yaml"
+    log:
+        "logs/check_dataset/{dataset}.log",
+    script:
+        "../scripts/check_dataset.py"

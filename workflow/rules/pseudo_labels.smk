@@ -1,0 +1,41 @@
+# Pseudo-mask rules: background threshold + dense CRF on the CAMs, and their evaluation.
+
+
+rule make_pseudo_labels:
+    input:
+        index=f"{R}/dataset_index.json",
+        cams=f"{X}/cam/maps",
+    output:
+        directory(f"{X}/pseudo/masks"),
+    params:
+        root=dataset_root,
+        split=section("stage_splits", "train"),
+        bg_threshold=section("pseudo_labels", "bg_threshold"),
+        ignore_disagreement=section("pseudo_labels", "ignore_disagreement"),
+        crf=crf_params,
+    threads: workflow.cores
+    conda:
+        "../../envs/wsss.yaml"
+    log:
+        "logs/make_pseudo_labels/{dataset}/{experiment}.log",
+    script:
+        "../scripts/make_pseudo_labels.py"
+
+
+rule eval_pseudo_labels:
+    input:
+        index=f"{R}/dataset_index.json",
+        masks=f"{X}/pseudo/masks",
+    output:
+        metrics=f"{X}/pseudo/eval/metrics.csv",
+    params:
+        root=dataset_root,
+        split=section("stage_splits", "eval_train"),
+        gt_dir=section("gt_dirs", "eval"),
+        bg_threshold=section("pseudo_labels", "bg_threshold"),
+    conda:
+        "../../envs/wsss.yaml"
+    log:
+        "logs/eval_pseudo_labels/{dataset}/{experiment}.log",
+    script:
+        "../scripts/eval_pseudo_labels.py"

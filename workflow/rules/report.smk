@@ -1,0 +1,16 @@
+# Report rules: one table of every number, with its stage, split and threshold spelled out.
+
+
+rule collect_metrics:
+    input:
+        experiment_metrics,
+    output:
+        "results/{dataset}/miou.csv",
+    params:
+        classes=section("classes"),
+    conda:
+        "../../envs/wsss.yaml"
+    log:
+        "logs/collect_metrics/{dataset}.log",
+    script:
+        "../scripts/collect_metrics.py"

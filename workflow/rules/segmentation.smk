@@ -1,0 +1,64 @@
+# Segmentation rules: retraining on pseudo masks (or ground truth for the oracle), prediction, evaluation.
+
+
+rule train_seg:
+    input:
+        index=f"{R}/dataset_index.json",
+        masks=seg_masks,
+    output:
+        model=f"{X}/seg/model.pt",
+        loss_log=f"{X}/seg/train_log.csv",
+    params:
+        root=dataset_root,
+        split=section("stage_splits", "train"),
+        mask_dir=seg_mask_dir,
+        model_name=experiment_value("seg_model"),
+        model=seg_model_config,
+        train=section("seg", "train"),
+        seed=section("seed"),
+        device=section("device"),
+    threads: 1
+    conda:
+        "../../envs/wsss.yaml"
+    log:
+        "logs/train_seg/{dataset}/{experiment}.log",
+    script:
+        "../scripts/train_seg.py"
+
+
+rule infer_seg:
+    input:
+        index=f"{R}/dataset_index.json",
+        model=f"{X}/seg/model.pt",
+    output:
+        directory(f"{X}/seg/predictions"),
+    params:
+        root=dataset_root,
+        split=section("stage_splits", "eval_val"),
+        infer=section("seg", "infer"),
+        device=section("device"),
+    threads: 1
+    conda:
+        "../../envs/wsss.yaml"
+    log:
+        "logs/infer_seg/{dataset}/{experiment}.log",
+    script:
+        "../scripts/infer_seg.py"
+
+
+rule eval_seg:
+    input:
+        index=f"{R}/dataset_index.json",
+        predictions=f"{X}/seg/predictions",
+    output:
+        metrics=f"{X}/seg/eval/metrics.csv",
+    params:
+        root=dataset_root,
+        split=section("stage_splits", "eval_val"),
+        gt_dir=section("gt_dirs", "eval"),
+    conda:
+        "../../envs/wsss.yaml"
+    log:
+        "logs/eval_seg/{dataset}/{experiment}.log",
+    script:
+        "../scripts/eval_seg.py"

@@ -1,0 +1,17 @@
+"""Rule infer_cam: multi-scale + flip CAMs, one .npz per image."""
+
+from wsss.stages.cam import run_infer_cam
+from wsss.utils.runtime import one_line_errors, pick_device, start_job
+
+start_job(snakemake.log[0], snakemake.threads)
+with one_line_errors():
+    run_infer_cam(
+        snakemake.input.index,
+        snakemake.params.root,
+        snakemake.input.model,
+        snakemake.output[0],
+        split=snakemake.params.split,
+        scales=snakemake.params.infer["scales"],
+        flip=snakemake.params.infer["flip"],
+        device=pick_device(snakemake.params.device),
+    )

@@ -1,0 +1,17 @@
+"""Rule infer_seg: palette PNG predictions on the evaluation split."""
+
+from wsss.stages.seg import run_infer_seg
+from wsss.utils.runtime import one_line_errors, pick_device, start_job
+
+start_job(snakemake.log[0], snakemake.threads)
+with one_line_errors():
+    run_infer_seg(
+        snakemake.input.index,
+        snakemake.params.root,
+        snakemake.input.model,
+        snakemake.output[0],
+        split=snakemake.params.split,
+        scales=snakemake.params.infer["scales"],
+        flip=snakemake.params.infer["flip"],
+        device=pick_device(snakemake.params.device),
+    )

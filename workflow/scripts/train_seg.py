@@ -1,0 +1,20 @@
+"""Rule train_seg: segmentation network on pseudo masks (or ground truth for the oracle)."""
+
+from wsss.stages.seg import run_train_seg
+from wsss.utils.runtime import one_line_errors, pick_device, start_job
+
+start_job(snakemake.log[0], snakemake.threads, snakemake.params.seed)
+with one_line_errors():
+    run_train_seg(
+        snakemake.input.index,
+        snakemake.params.root,
+        snakemake.output.model,
+        snakemake.output.loss_log,
+        split=snakemake.params.split,
+        mask_dir=snakemake.params.mask_dir,
+        model_name=snakemake.params.model_name,
+        model=snakemake.params.model,
+        train=snakemake.params.train,
+        seed=snakemake.params.seed,
+        device=pick_device(snakemake.params.device),
+    )

@@ -1,0 +1,1 @@
+"""Class activation maps: multi-scale inference and conversion of CAMs to label maps."""

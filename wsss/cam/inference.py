@@ -1,0 +1,119 @@
+"""Multi-scale + flip CAM inference for one image and IRN max-normalisation (pure functions)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "normalize_image",
+    "multiscale_cams",
+    "normalize_present",
+]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def normalize_image(image: np.ndarray) -> torch.Tensor:
+    """ImageNet-normalise an RGB image (CAM-family convention, IRN/PSA/SEAM).
+
+    Args:
+        image: ``(H, W, 3)`` uint8 RGB.
+
+    Returns:
+        ``(3, H, W)`` float32 tensor ``(image / 255 − mean) / std`` per channel.
+
+    Raises:
+        ValueError: if ``image`` is not a uint8 ``(H, W, 3)`` array.
+    """
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected a uint8 (H, W, 3) image, got {image.dtype} {image.shape}")
+    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
+    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    return (x - mean) / std
+
+
+def multiscale_cams(
+    model: nn.Module, image: torch.Tensor, *, scales: Sequence[float], flip: bool
+) -> torch.Tensor:
+    """Sum a model's CAMs over rescaled (and horizontally flipped) copies of one image.
+
+    IRN recipe (Ahn et al., CVPR 2019): for each scale ``s`` the image is resized bilinearly
+    (``align_corners=False``) to ``(round(H·s), round(W·s))``; ``model.cams`` runs on the batch
+    ``[img, flip(img)]`` (just ``[img]`` without ``flip``); the flipped map is flipped back and the
+    two are summed; each scale's map is resized bilinearly to ``(H, W)`` and the scales are summed.
+    The model's train/eval mode is left to the caller (use ``model.eval()``).
+
+    Args:
+        model: exposes ``cams(x: (B, 3, h, w)) -> (B, K, h', w')``, on ``image``'s device.
+        image: ``(3, H, W)`` normalised float image.
+        scales: positive scale factors, e.g. ``(1.0, 0.5, 1.5, 2.0)``.
+        flip: also evaluate the horizontally flipped image.
+
+    Returns:
+        ``(K, H, W)`` float32 tensor on ``image``'s device (not normalised).
+
+    Raises:
+        ValueError: on a non-``(3, H, W)`` image or empty / non-positive scales.
+    """
+    if image.ndim != 3 or image.shape[0] != 3:
+        raise ValueError(f"expected a (3, H, W) image, got shape {tuple(image.shape)}")
+    if len(scales) == 0 or any(s <= 0 for s in scales):
+        raise ValueError(f"scales must be a non-empty list of positive numbers, got {scales!r}")
+    height, width = image.shape[-2:]
+    total: torch.Tensor | None = None
+    with torch.no_grad():
+        for s in scales:
+            size = (max(1, round(height * s)), max(1, round(width * s)))
+            x = F.interpolate(image[None].float(), size=size, mode="bilinear", align_corners=False)
+            if flip:
+                x = torch.cat([x, x.flip(-1)], dim=0)
+            cam = model.cams(x).float()
+            cam_s = cam[0] + cam[1].flip(-1) if flip else cam[0]
+            cam_s = F.interpolate(
+                cam_s[None], size=(height, width), mode="bilinear", align_corners=False
+            )[0]
+            total = cam_s if total is None else total + cam_s
+    return total
+
+
+def normalize_present(
+    cams: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Keep the present classes and divide each map by its maximum (+1e-5), as IRN does.
+
+    Args:
+        cams: ``(K_fg, H, W)`` non-negative CAMs (e.g. from :func:`multiscale_cams`).
+        labels: ``(K_fg,)`` multi-hot image labels (non-zero = present).
+
+    Returns:
+        ``keys``: ``(K,)`` int64 indices of present classes (ascending);
+        ``cams``: ``(K, H, W)`` float32, ``cams[k] / (max(cams[k]) + 1e-5)``. With no present
+        class, shapes ``(0,)`` and ``(0, H, W)``.
+
+    Raises:
+        ValueError: if ``cams`` is not 3-D or ``labels`` does not have ``K_fg`` entries.
+    """
+    if isinstance(cams, torch.Tensor):
+        cams = cams.detach().cpu().numpy()
+    if isinstance(labels, torch.Tensor):
+        labels = labels.detach().cpu().numpy()
+    cams = np.asarray(cams, dtype=np.float32)
+    labels = np.asarray(labels)
+    if cams.ndim != 3:
+        raise ValueError(f"cams must be (K_fg, H, W), got shape {cams.shape}")
+    if labels.shape != (cams.shape[0],):
+        raise ValueError(f"labels shape {labels.shape} does not match cams shape {cams.shape}")
+    keys = np.flatnonzero(labels).astype(np.int64)
+    present = cams[keys]
+    peak = present.reshape(len(keys), -1).max(axis=1) if len(keys) else np.zeros(0, np.float32)
+    return keys, (present / (peak[:, None, None] + 1e-5)).astype(np.float32)

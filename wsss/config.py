@@ -1,0 +1,38 @@
+"""Cross-checks of the workflow configuration that a JSON schema cannot express."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+__all__ = ["check_references"]
+
+
+def check_references(config: Mapping) -> None:
+    """Raise ``ValueError`` naming the key when a name refers to nothing.
+
+    Checks ``default_datasets`` → ``datasets``, ``experiments.*.seg_model`` → every dataset's
+    ``seg.models``, ``datasets.*.pseudo_labels.crf`` → ``crf_presets``, the stage splits →
+    ``datasets.*.splits``, and the CRF ``gt_prob`` that a ``labels`` unary needs.
+    """
+    datasets = config["datasets"]
+    for name in config["default_datasets"]:
+        if name not in datasets:
+            raise ValueError(f"default_datasets: {name!r} is not a key of datasets ({sorted(datasets)})")
+    for preset, params in config["crf_presets"].items():
+        if params["unary"] == "labels" and "gt_prob" not in params:
+            raise ValueError(f"crf_presets.{preset}: unary 'labels' needs gt_prob")
+    for ds_name, ds in datasets.items():
+        crf = ds["pseudo_labels"]["crf"]
+        if crf not in config["crf_presets"]:
+            raise ValueError(f"datasets.{ds_name}.pseudo_labels.crf: {crf!r} is not a key of "
+                             f"crf_presets ({sorted(config['crf_presets'])})")  # fmt: skip
+        for stage, split in ds["stage_splits"].items():
+            if split not in ds["splits"]:
+                raise ValueError(f"datasets.{ds_name}.stage_splits.{stage}: split {split!r} is not "
+                                 f"a key of datasets.{ds_name}.splits ({sorted(ds['splits'])})")  # fmt: skip
+        for exp_name, exp in config["experiments"].items():
+            if exp["seg_model"] not in ds["seg"]["models"]:
+                raise ValueError(
+                    f"experiments.{exp_name}.seg_model: {exp['seg_model']!r} is not a key of "
+                    f"datasets.{ds_name}.seg.models ({sorted(ds['seg']['models'])})"
+                )

@@ -1,0 +1,111 @@
+"""Paired image/mask augmentations for training, driven by an explicit numpy Generator.
+
+Every random choice comes from the ``rng`` argument, so a sample's augmentation is a pure
+function of (seed, epoch, index): training is repeatable and resumable mid-epoch.
+The primitives follow the conventions shared by the WSSS codebases (algorithms.md §1.1):
+random rescale, "container" crop (image filled with 0 after normalisation, mask with 255),
+horizontal flip with p = 0.5.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+IMAGENET_MEAN_PIXEL = (124, 116, 104)  # ImageNet RGB mean × 255, rounded
+
+__all__ = ["random_scale", "random_crop", "random_hflip", "color_jitter", "augment_pair"]
+
+
+def random_scale(
+    image: np.ndarray, mask: np.ndarray | None, scale_range: Sequence[float], rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Rescale by s ~ U[scale_range]; image bilinear, mask nearest (labels must not be blended)."""
+    lo, hi = scale_range
+    s = float(rng.uniform(lo, hi))
+    h, w = image.shape[:2]
+    size = (max(1, round(w * s)), max(1, round(h * s)))  # cv2 takes (width, height)
+    image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+    if mask is not None:
+        mask = cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST)
+    return image, mask
+
+
+def random_crop(
+    image: np.ndarray,
+    mask: np.ndarray | None,
+    crop_size: int,
+    rng: np.random.Generator,
+    *,
+    image_fill: Sequence[float] | float = 0.0,
+    ignore_index: int = 255,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Container crop to ``crop_size``²: pad (image with ``image_fill``, mask with ignore) where
+    the image is smaller, take a random window where it is larger; both axes independently."""
+    h, w = image.shape[:2]
+    out_img = np.empty((crop_size, crop_size, image.shape[2]), dtype=image.dtype)
+    out_img[...] = np.asarray(image_fill, dtype=image.dtype)
+    out_mask = None if mask is None else np.full((crop_size, crop_size), ignore_index, mask.dtype)
+
+    def _axis(size: int) -> tuple[int, int, int]:
+        # (source start, destination start, length) along one axis.
+        if size > crop_size:
+            return int(rng.integers(0, size - crop_size + 1)), 0, crop_size
+        return 0, int(rng.integers(0, crop_size - size + 1)), size
+
+    sy, dy, ly = _axis(h)
+    sx, dx, lx = _axis(w)
+    out_img[dy : dy + ly, dx : dx + lx] = image[sy : sy + ly, sx : sx + lx]
+    if out_mask is not None:
+        out_mask[dy : dy + ly, dx : dx + lx] = mask[sy : sy + ly, sx : sx + lx]
+    return out_img, out_mask
+
+
+def random_hflip(
+    image: np.ndarray, mask: np.ndarray | None, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray | None]:
+    if rng.random() < 0.5:
+        image = image[:, ::-1]
+        mask = None if mask is None else mask[:, ::-1]
+    return np.ascontiguousarray(image), None if mask is None else np.ascontiguousarray(mask)
+
+
+def color_jitter(image: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """Brightness/contrast/saturation jitter of a uint8 RGB image, each factor ~ U[1±strength]."""
+    if strength <= 0:
+        return image
+    img = image.astype(np.float32)
+    b, c, s = rng.uniform(1 - strength, 1 + strength, size=3)
+    img = img * b
+    img = (img - img.mean()) * c + img.mean()
+    gray = img.mean(axis=2, keepdims=True)
+    img = (img - gray) * s + gray
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def augment_pair(
+    image: np.ndarray,
+    mask: np.ndarray | None,
+    rng: np.random.Generator,
+    *,
+    scale_range: Sequence[float],
+    crop_size: int,
+    jitter: float = 0.0,
+    ignore_index: int = 255,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Scale → flip → jitter → crop a uint8 RGB image (and its mask).
+
+    The crop pads the image with the ImageNet mean pixel, so padding is ~0 after normalisation
+    (the "container" convention), and the mask with ``ignore_index``.
+
+    Returns:
+        image ``(crop, crop, 3)`` uint8 and mask ``(crop, crop)`` uint8 (or None).
+    """
+    image, mask = random_scale(image, mask, scale_range, rng)
+    image, mask = random_hflip(image, mask, rng)
+    image = color_jitter(image, jitter, rng)
+    return random_crop(
+        image, mask, crop_size, rng, image_fill=IMAGENET_MEAN_PIXEL, ignore_index=ignore_index
+    )

@@ -1,0 +1,160 @@
+"""On-disk artifact formats and atomic writes: label PNGs, CAM archives, checkpoints, manifests.
+
+Every writer goes through :func:`atomic_path`, so an interrupted stage never leaves a
+half-written file that a later stage could mistake for a finished one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+__all__ = [
+    "atomic_path",
+    "read_ids",
+    "write_ids",
+    "load_image",
+    "save_label_png",
+    "load_label_png",
+    "save_cam_npz",
+    "load_cam_npz",
+    "save_checkpoint",
+    "load_checkpoint",
+    "write_json",
+    "read_json",
+]
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling of ``path``; rename it onto ``path`` only if the block succeeds.
+
+    The temporary name keeps the suffix so that writers choosing a format by extension
+    (PIL, numpy) still work.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp creates 0600; results are shared
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def read_ids(path: str | os.PathLike) -> list[str]:
+    """Read an id list (one id per line; blank lines ignored).
+
+    Raises:
+        FileNotFoundError: naming ``path`` when it does not exist.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"split file not found: {path}")
+    return [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
+
+
+def write_ids(path: str | os.PathLike, ids: Sequence[str]) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(f"{i}\n" for i in ids))
+
+
+def load_image(path: str | os.PathLike) -> np.ndarray:
+    """Load an image as uint8 RGB ``(H, W, 3)``; raise ``ValueError`` naming the file if unreadable."""
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"image not found: {path}") from None
+    except Exception as exc:  # PIL raises several unrelated types for corrupt files
+        raise ValueError(f"unreadable image {path}: {exc}") from exc
+
+
+def save_label_png(path: str | os.PathLike, label: np.ndarray, palette: np.ndarray) -> None:
+    """Write a ``(H, W)`` uint8 label map as a palette ("P" mode) PNG.
+
+    Args:
+        label: values are palette indices (0..K-1 classes, 255 ignore).
+        palette: ``(256, 3)`` uint8 RGB table.
+    """
+    if label.ndim != 2:
+        raise ValueError(f"label must be 2-D, got shape {label.shape} for {path}")
+    img = Image.fromarray(np.asarray(label, dtype=np.uint8), mode="P")
+    img.putpalette(np.asarray(palette, dtype=np.uint8).reshape(-1).tolist())
+    with atomic_path(path) as tmp:
+        img.save(tmp, format="PNG")
+
+
+def load_label_png(path: str | os.PathLike) -> np.ndarray:
+    """Read a label PNG as ``(H, W)`` uint8 indices.
+
+    Palette PNGs decode to their indices; grayscale ("L") PNGs to their values (the SBD
+    ``SegmentationClassAug`` convention). RGB label images are refused, because colours
+    would silently become wrong class ids.
+    """
+    try:
+        with Image.open(path) as img:
+            if img.mode not in ("P", "L"):
+                raise ValueError(f"label PNG {path} has mode {img.mode!r}; expected 'P' or 'L'")
+            return np.asarray(img, dtype=np.uint8).copy()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"label file not found: {path}") from None
+
+
+def save_cam_npz(
+    path: str | os.PathLike, *, keys: np.ndarray, high_res: np.ndarray, **extra: np.ndarray
+) -> None:
+    """Write one image's CAMs: ``keys`` (K,) int64 foreground-class indices, ``high_res`` (K, H, W)."""
+    keys = np.asarray(keys, dtype=np.int64)
+    high_res = np.asarray(high_res, dtype=np.float32)
+    if high_res.ndim != 3 or high_res.shape[0] != keys.shape[0]:
+        raise ValueError(f"cams {high_res.shape} do not match keys {keys.shape} for {path}")
+    with atomic_path(path) as tmp:
+        np.savez_compressed(tmp, keys=keys, high_res=high_res, **extra)
+
+
+def load_cam_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Read a CAM archive written by :func:`save_cam_npz` (no pickles)."""
+    with np.load(path, allow_pickle=False) as data:
+        return {name: data[name] for name in data.files}
+
+
+def save_checkpoint(path: str | os.PathLike, payload: Mapping) -> None:
+    """Atomically save a plain-dict checkpoint (tensors, numbers, strings, lists, dicts only)."""
+    with atomic_path(path) as tmp:
+        torch.save(dict(payload), tmp)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """Load a checkpoint without unpickling arbitrary objects (``weights_only=True``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def write_json(path: str | os.PathLike, obj: object) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> object:
+    return json.loads(Path(path).read_text())

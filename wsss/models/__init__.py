@@ -1,0 +1,54 @@
+"""Model registries: name → class dicts for CAM classifiers and segmentation networks."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from wsss.models.cam_classifier import CAMClassifier
+from wsss.models.deeplab import DeepLab
+from wsss.models.resnet import (
+    BACKBONES,
+    ResNet,
+    backbone_from_config,
+    build_backbone,
+    load_pretrained,
+)
+
+__all__ = [
+    "BACKBONES",
+    "CAM_MODELS",
+    "SEG_MODELS",
+    "CAMClassifier",
+    "DeepLab",
+    "ResNet",
+    "backbone_from_config",
+    "build_backbone",
+    "build_cam_model",
+    "build_seg_model",
+    "load_pretrained",
+]
+
+SEG_MODELS: dict[str, type[nn.Module]] = {"deeplab": DeepLab}
+CAM_MODELS: dict[str, type[nn.Module]] = {"cam": CAMClassifier}
+
+
+def build_seg_model(name: str, **kwargs: object) -> nn.Module:
+    """Build a segmentation model from :data:`SEG_MODELS` (``forward(x) -> {"out": logits}``).
+
+    Raises:
+        KeyError: listing the valid names if ``name`` is unknown.
+    """
+    if name not in SEG_MODELS:
+        raise KeyError(f"unknown segmentation model {name!r}; valid names: {sorted(SEG_MODELS)}")
+    return SEG_MODELS[name](**kwargs)
+
+
+def build_cam_model(name: str, **kwargs: object) -> nn.Module:
+    """Build a CAM classifier from :data:`CAM_MODELS` (``forward`` → logits, ``cams`` → maps).
+
+    Raises:
+        KeyError: listing the valid names if ``name`` is unknown.
+    """
+    if name not in CAM_MODELS:
+        raise KeyError(f"unknown CAM model {name!r}; valid names: {sorted(CAM_MODELS)}")
+    return CAM_MODELS[name](**kwargs)

@@ -1,0 +1,300 @@
+"""One parameterised ResNet backbone (depth, output stride, width, stem, BN) and its registry."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+__all__ = ["BasicBlock", "Bottleneck", "ResNet", "load_pretrained", "BACKBONES", "build_backbone",
+           "backbone_from_config"]
+
+logger = logging.getLogger(__name__)
+
+STAGE_NAMES = ("stem", "layer1", "layer2", "layer3", "layer4")
+
+
+def _conv3x3(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, 3, stride, padding=dilation, dilation=dilation, bias=False)
+
+
+class BasicBlock(nn.Module):
+    """Two 3×3 convs plus a residual (He et al., CVPR 2016); unlike torchvision's, dilatable."""
+
+    expansion = 1
+
+    def __init__(
+        self, cin: int, width: int, stride: int = 1, dilation: int = 1,
+        downsample: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        self.conv1 = _conv3x3(cin, width, stride, dilation)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = _conv3x3(width, width, 1, dilation)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + identity)
+
+
+class Bottleneck(nn.Module):
+    """1×1 → 3×3 (strided, dilated) → 1×1 bottleneck; stride on the 3×3 (ResNet v1.5)."""
+
+    expansion = 4
+
+    def __init__(
+        self, cin: int, width: int, stride: int = 1, dilation: int = 1,
+        downsample: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, width, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = _conv3x3(width, width, stride, dilation)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, width * self.expansion, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(width * self.expansion)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + identity)
+
+
+_ARCH: dict[int, tuple[type[BasicBlock] | type[Bottleneck], tuple[int, int, int, int]]] = {
+    10: (BasicBlock, (1, 1, 1, 1)),  # tiny, for CPU tests and demos
+    18: (BasicBlock, (2, 2, 2, 2)),
+    34: (BasicBlock, (3, 4, 6, 3)),
+    50: (Bottleneck, (3, 4, 6, 3)),
+    101: (Bottleneck, (3, 4, 23, 3)),
+    152: (Bottleneck, (3, 8, 36, 3)),
+}
+# output stride -> (stride, dilation) of layer3 and layer4
+_OS_PLAN = {32: ((2, 1), (2, 1)), 16: ((2, 1), (1, 2)), 8: ((1, 2), (1, 4))}
+
+
+class ResNet(nn.Module):
+    """ResNet (He et al., "Deep Residual Learning for Image Recognition", CVPR 2016) without ``fc``.
+
+    Module names match torchvision's ``ResNet`` for the standard stem, so torchvision ImageNet
+    state dicts load strictly (see :func:`load_pretrained`). Output stride 16/8 replaces the stride
+    of layer4 (and layer3) by dilation as in DeepLab (Chen et al., TPAMI 2017); as in torchvision's
+    ``replace_stride_with_dilation``, the first block of a dilated stage keeps the previous stage's
+    dilation (mmseg calls this ``contract_dilation``).
+
+    Args:
+        depth: one of 10 (tiny, [1,1,1,1] basic blocks), 18, 34, 50, 101, 152.
+        output_stride: 8, 16 or 32 — the ratio input size / feature size (ceil per stride-2 op).
+        base_width: width of the stem and layer1 (64 standard); stage i has ``base_width·2^i``
+            bottleneck/basic width.
+        deep_stem: three 3×3 convs (base_width/2, base_width/2, base_width) instead of the 7×7 conv
+            (ResNet-v1c, as used by CCNet/PCAA); its parameters are named ``conv1.0`` … ``conv1.6``.
+        frozen_bn: every BatchNorm stays in eval mode (running statistics) and its affine
+            parameters get ``requires_grad=False`` (IRN recipe).
+        multi_grid: per-block dilation multipliers for layer4 (DeepLab-v3); length must equal the
+            number of layer4 blocks. The first block then uses ``dilation·multi_grid[0]``.
+        dilate: if False, output stride 16/8 sets stride 1 without dilation (IRN's ResNet-50 uses
+            strides (2, 2, 2, 1) with no dilation).
+
+    Attributes:
+        out_channels: channels of ``layer4``.
+        stage_channels: channels of every entry of :meth:`forward_stages`.
+    """
+
+    def __init__(
+        self, depth: int, *, output_stride: int = 32, base_width: int = 64,
+        deep_stem: bool = False, frozen_bn: bool = False,
+        multi_grid: Sequence[int] | None = None, dilate: bool = True,
+    ) -> None:
+        super().__init__()
+        if depth not in _ARCH:
+            raise ValueError(f"ResNet depth {depth!r} not supported; choose from {sorted(_ARCH)}")
+        if output_stride not in _OS_PLAN:
+            raise ValueError(f"output_stride {output_stride!r} not supported; choose 8, 16 or 32")
+        if base_width < 2 or base_width % 2:
+            raise ValueError(f"base_width must be an even integer >= 2, got {base_width!r}")
+        block, layers = _ARCH[depth]
+        if multi_grid is not None and len(multi_grid) != layers[3]:
+            raise ValueError(
+                f"multi_grid {list(multi_grid)} must have {layers[3]} entries (layer4 blocks)"
+            )
+        self.frozen_bn = frozen_bn
+        if deep_stem:
+            half = base_width // 2
+            self.conv1 = nn.Sequential(
+                _conv3x3(3, half, 2), nn.BatchNorm2d(half), nn.ReLU(inplace=True),
+                _conv3x3(half, half), nn.BatchNorm2d(half), nn.ReLU(inplace=True),
+                _conv3x3(half, base_width),
+            )
+        else:
+            self.conv1 = nn.Conv2d(3, base_width, 7, 2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(base_width)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, padding=1)
+
+        (s3, d3), (s4, d4) = _OS_PLAN[output_stride]
+        if not dilate:
+            d3 = d4 = 1
+        self._cin = base_width
+        widths = [base_width * 2**i for i in range(4)]
+        self.layer1 = self._make_layer(block, widths[0], layers[0], 1, 1, 1)
+        self.layer2 = self._make_layer(block, widths[1], layers[1], 2, 1, 1)
+        self.layer3 = self._make_layer(block, widths[2], layers[2], s3, d3, 1)
+        grid = list(multi_grid) if multi_grid is not None else None
+        self.layer4 = self._make_layer(block, widths[3], layers[3], s4, d4, d3, grid)
+        self.stage_channels = {"stem": base_width}
+        for i, w in enumerate(widths):
+            self.stage_channels[f"layer{i + 1}"] = w * block.expansion
+        self.out_channels = self.stage_channels["layer4"]
+
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        if frozen_bn:
+            for m in self.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.requires_grad_(False)
+            self.train(self.training)
+
+    def _make_layer(
+        self, block: type[BasicBlock] | type[Bottleneck], width: int, blocks: int, stride: int,
+        dilation: int, previous_dilation: int, multi_grid: list[int] | None = None,
+    ) -> nn.Sequential:
+        cout = width * block.expansion
+        downsample = None
+        if stride != 1 or self._cin != cout:
+            downsample = nn.Sequential(
+                nn.Conv2d(self._cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
+            )
+        if multi_grid is not None:
+            dilations = [dilation * g for g in multi_grid]
+        else:
+            dilations = [previous_dilation] + [dilation] * (blocks - 1)
+        mods = [block(self._cin, width, stride, dilations[0], downsample)]
+        self._cin = cout
+        mods += [block(cout, width, 1, d) for d in dilations[1:]]
+        return nn.Sequential(*mods)
+
+    def train(self, mode: bool = True) -> ResNet:
+        """Set train/eval mode; with ``frozen_bn`` every BatchNorm is put back in eval mode."""
+        super().train(mode)
+        if self.frozen_bn:
+            for m in self.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+        return self
+
+    def freeze_stages(self, until: str) -> None:
+        """Set ``requires_grad=False`` on every parameter of the stages up to ``until`` inclusive.
+
+        Raises:
+            ValueError: if ``until`` is not one of ``stem``, ``layer1`` … ``layer4``.
+        """
+        if until not in STAGE_NAMES:
+            raise ValueError(f"unknown stage {until!r}; choose from {list(STAGE_NAMES)}")
+        for name in STAGE_NAMES[: STAGE_NAMES.index(until) + 1]:
+            for m in [self.conv1, self.bn1] if name == "stem" else [getattr(self, name)]:
+                m.requires_grad_(False)
+
+    def forward_stages(
+        self, x: torch.Tensor, *, detach_after: str | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Run the network and return every stage's output.
+
+        Args:
+            x: ``(B, 3, H, W)`` float normalised images.
+            detach_after: stage name whose output is detached, so earlier stages get no gradient.
+
+        Returns:
+            ``{"stem": (B, C0, ⌈H/2⌉, ⌈W/2⌉) (before max-pool), "layer1": stride 4, "layer2":
+            stride 8, "layer3", "layer4"}`` (strides of the last two depend on ``output_stride``).
+        """
+        if detach_after is not None and detach_after not in STAGE_NAMES:
+            raise ValueError(f"unknown stage {detach_after!r}; choose from {list(STAGE_NAMES)}")
+        feats: dict[str, torch.Tensor] = {}
+        x = self.relu(self.bn1(self.conv1(x)))
+        for name in STAGE_NAMES:
+            if name == "layer1":
+                x = self.layer1(self.maxpool(x))
+            elif name != "stem":
+                x = getattr(self, name)(x)
+            if name == detach_after:
+                x = x.detach()
+            feats[name] = x
+        return feats
+
+    def forward(self, x: torch.Tensor, *, detach_after: str | None = None) -> torch.Tensor:
+        """Return the ``layer4`` features ``(B, out_channels, ⌈H/OS⌉, ⌈W/OS⌉)``."""
+        return self.forward_stages(x, detach_after=detach_after)["layer4"]
+
+
+def load_pretrained(model: nn.Module, path: str | os.PathLike) -> None:
+    """Load a local ImageNet state dict strictly into ``model`` (no downloads).
+
+    ``fc.weight``/``fc.bias`` (the ImageNet classifier) are dropped; missing
+    ``num_batches_tracked`` buffers are tolerated (old torchvision files lack them; BatchNorm fills
+    them in). Every other missing, unexpected or wrongly shaped entry is refused.
+
+    Raises:
+        FileNotFoundError: naming ``path`` if it does not exist.
+        ValueError: naming the file and the missing/unexpected/mismatched keys.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"pretrained weights not found: {path}")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, Mapping) or not all(torch.is_tensor(v) for v in state.values()):
+        raise ValueError(f"{path} does not hold a flat state dict of tensors")
+    state = {k: v for k, v in state.items() if k not in ("fc.weight", "fc.bias")}
+    own = model.state_dict()
+    missing = sorted(k for k in own.keys() - state.keys() if not k.endswith("num_batches_tracked"))
+    unexpected = sorted(state.keys() - own.keys())
+    shapes = sorted(
+        f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own.keys() & state.keys() if state[k].shape != own[k].shape
+    )
+    if missing or unexpected or shapes:
+        raise ValueError(
+            f"state dict {path} does not match {type(model).__name__}: missing keys {missing}, "
+            f"unexpected keys {unexpected}, shape mismatches {shapes}"
+        )
+    model.load_state_dict(state, strict=True)
+    logger.info("loaded pretrained weights from %s (%d tensors)", path, len(state))
+
+
+BACKBONES: dict[str, type[nn.Module]] = {"resnet": ResNet}
+
+
+def build_backbone(name: str, **kwargs: object) -> nn.Module:
+    """Build a backbone from :data:`BACKBONES` by name with constructor ``kwargs``.
+
+    Raises:
+        KeyError: listing the valid names if ``name`` is unknown.
+    """
+    if name not in BACKBONES:
+        raise KeyError(f"unknown backbone {name!r}; valid names: {sorted(BACKBONES)}")
+    return BACKBONES[name](**kwargs)
+
+
+def backbone_from_config(config: Mapping) -> nn.Module:
+    """Build a backbone from ``{"name": <BACKBONES key>, **constructor kwargs}``.
+
+    Raises:
+        ValueError: if ``config`` is not a mapping with a string ``"name"``.
+        KeyError: listing the valid names if the name is unknown.
+    """
+    if not isinstance(config, Mapping) or not isinstance(config.get("name"), str):
+        raise ValueError(f"backbone config must be a mapping with a 'name' key, got {config!r}")
+    return build_backbone(config["name"], **{k: v for k, v in config.items() if k != "name"})

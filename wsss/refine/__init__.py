@@ -1,0 +1,1 @@
+"""Refinement of CAM label maps: dense CRF and CRF-refined pseudo labels."""

@@ -1,0 +1,102 @@
+"""Helpers shared by the stages: the dataset index, atomic output directories, metric rows."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+import wsss
+from wsss.io import atomic_path, read_json, write_json
+from wsss.metrics import miou, per_class_iou, pixel_accuracy
+
+__all__ = [
+    "DatasetIndex", "atomic_dir", "metrics_row", "write_rows", "write_manifest", "METRIC_COLUMNS"
+]
+
+METRIC_COLUMNS = ["dataset", "experiment", "stage", "split", "threshold", "bg_threshold", "miou",
+                  "pixel_acc"]  # fmt: skip
+
+
+class DatasetIndex:
+    """The checked dataset: class names, split ids and image-level labels (``check_dataset``'s output)."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        data = read_json(path)
+        self.path = Path(path)
+        self.classes: list[str] = data["classes"]
+        self.splits: dict[str, list[str]] = data["splits"]
+        self._labels: dict[str, list[int]] = data["labels"]
+
+    @property
+    def num_fg_classes(self) -> int:
+        return len(self.classes) - 1
+
+    def ids(self, split: str) -> list[str]:
+        if split not in self.splits:
+            raise KeyError(f"split {split!r} not in {self.path}; available: {sorted(self.splits)}")
+        return self.splits[split]
+
+    def labels(self, image_id: str) -> np.ndarray:
+        """(K_fg,) float32 multi-hot image-level labels."""
+        out = np.zeros(self.num_fg_classes, dtype=np.float32)
+        out[self._labels[image_id]] = 1.0
+        return out
+
+    def label_map(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        return {i: self.labels(i) for i in ids}
+
+    @staticmethod
+    def write(path: str | os.PathLike, *, classes: Sequence[str], splits: dict[str, list[str]],
+              labels: dict[str, np.ndarray]) -> None:  # fmt: skip
+        write_json(path, {
+            "classes": list(classes), "splits": splits,
+            "labels": {i: np.flatnonzero(v).tolist() for i, v in sorted(labels.items())},
+        })  # fmt: skip
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Fill a temporary sibling directory; it replaces ``path`` only if the block succeeds."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        shutil.rmtree(path, ignore_errors=True)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def metrics_row(conf: np.ndarray, *, classes: Sequence[str], dataset: str, experiment: str,
+                stage: str, split: str, threshold: str, bg_threshold: float | None) -> dict:  # fmt: skip
+    """One ``miou.csv`` row: identification columns, mIoU, pixel accuracy, ``iou_<class>``."""
+    row = {
+        "dataset": dataset, "experiment": experiment, "stage": stage, "split": split,
+        "threshold": threshold, "bg_threshold": bg_threshold,
+        "miou": miou(conf), "pixel_acc": pixel_accuracy(conf),
+    }  # fmt: skip
+    row.update({f"iou_{name}": v for name, v in zip(classes, per_class_iou(conf), strict=True)})
+    return row
+
+
+def write_rows(path: str | os.PathLike, rows: Sequence[dict]) -> None:
+    with atomic_path(path) as tmp:
+        pd.DataFrame(list(rows)).to_csv(tmp, index=False, float_format="%.6f")
+
+
+def manifest(**fields: object) -> dict:
+    """Fields common to every stage manifest (library versions), plus the stage's own."""
+    return {"wsss_version": wsss.__version__, "torch_version": torch.__version__, **fields}
+
+
+def write_manifest(directory: str | os.PathLike, **fields: object) -> None:
+    write_json(Path(directory) / "manifest.json", manifest(**fields))

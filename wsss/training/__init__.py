@@ -1,0 +1,1 @@
+"""Training machinery shared by every trainable stage: optimizer, poly schedule, resumable loop."""

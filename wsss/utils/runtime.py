@@ -1,0 +1,76 @@
+"""Process-level set-up done by rule scripts (never at import): logging, seeds, threads, device."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import sys
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+__all__ = [
+    "setup_logging", "seed_everything", "pick_device", "configure_threads", "one_line_errors",
+    "start_job",
+]
+
+
+def setup_logging(log_path: str | os.PathLike | None, level: int = logging.INFO) -> None:
+    """Send library logs to ``log_path`` (when given) and to stderr."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_path:
+        os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
+        handlers.append(logging.FileHandler(log_path, mode="w"))
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(name)s %(levelname)s: %(message)s", handlers=handlers,
+        force=True,
+    )
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed python, numpy and torch; return a torch generator for data loaders."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def configure_threads(threads: int) -> None:
+    """Pin torch's intra-op threads to the cores Snakemake gave this job (keeps results repeatable)."""
+    torch.set_num_threads(max(1, int(threads)))
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    """Resolve ``"auto" | "cpu" | "cuda" | "cuda:N"`` to a device; ``cuda`` without a GPU is an error."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(requested)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {requested!r} requested but torch sees no CUDA device")
+    return device
+
+
+@contextlib.contextmanager
+def one_line_errors() -> Iterator[None]:
+    """Report user-caused errors (bad config value, missing or broken file) as one line.
+
+    The full traceback still goes to the log file at DEBUG level; the process exits 1.
+    """
+    try:
+        yield
+    except (ValueError, FileNotFoundError, KeyError, ImportError) as exc:
+        logging.getLogger("wsss").debug("traceback", exc_info=True)
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        logging.getLogger("wsss").error("%s: %s", type(exc).__name__, message)
+        raise SystemExit(1) from None
+
+
+def start_job(log_path: str | os.PathLike | None, threads: int, seed: int | None = None) -> None:
+    """What every rule script does first: logging to the rule's log, thread count, seeds."""
+    setup_logging(log_path)
+    configure_threads(threads)
+    if seed is not None:
+        seed_everything(seed)
