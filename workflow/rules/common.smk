@@ -93,6 +93,15 @@ def seg_mask_dir(wildcards):
     return str(Path(f"{X}/pseudo/masks".format(**wildcards)).resolve())
 
 
+def seg_train_threads(wildcards):
+    """Cores for train_seg. The oracle depends on nothing but the data, so it gets one core and
+    runs beside the CAM chain; weak-label training waits for the pseudo masks and then has the
+    machine to itself."""
+    if EXPERIMENTS[wildcards.experiment]["supervision"] == "full":
+        return 1
+    return workflow.cores
+
+
 def experiment_metrics(wildcards):
     """Every metric table one dataset's miou.csv gathers, for all configured experiments."""
     files = []

@@ -17,7 +17,7 @@ rule train_seg:
         train=section("seg", "train"),
         seed=section("seed"),
         device=section("device"),
-    threads: 1
+    threads: seg_train_threads
     conda:
         "../../envs/wsss.yaml"
     log:

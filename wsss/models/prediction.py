@@ -22,12 +22,14 @@ def multiscale_probs(
     Returns:
         ``(C, H, W)`` float32 probabilities (softmax, averaged over all passes).
     """
+    if not scales or any(s <= 0 for s in scales):
+        raise ValueError(f"scales must be a non-empty list of positive numbers, got {scales!r}")
     _, h, w = image.shape
     total = None
     for s in scales:
         x = image[None]
         if s != 1.0:
-            x = F.interpolate(x, size=(round(h * s), round(w * s)), mode="bilinear",
+            x = F.interpolate(x, size=(max(1, round(h * s)), max(1, round(w * s))), mode="bilinear",
                               align_corners=False)  # fmt: skip
         if flip:
             x = torch.cat([x, x.flip(-1)])

@@ -24,7 +24,9 @@ from wsss.io import (
 from wsss.metrics import confusion_matrix, miou
 from wsss.models import build_cam_model
 from wsss.models.resnet import load_pretrained
-from wsss.stages.common import DatasetIndex, atomic_dir, metrics_row, write_manifest, write_rows
+from wsss.stages.common import (
+    DatasetIndex, atomic_dir, check_same_size, metrics_row, write_manifest, write_rows,
+)  # fmt: skip
 from wsss.training.loop import SeededDataset, config_fingerprint, train_steps
 from wsss.training.optim import build_optimizer
 
@@ -123,8 +125,9 @@ def run_eval_cam(
     fixed = np.zeros((num_classes, num_classes), dtype=np.int64)
     swept = np.zeros((len(grid), num_classes, num_classes), dtype=np.int64)
     for image_id in index.ids(split):
-        cam = load_cam_npz(Path(cam_dir) / f"{image_id}.npz")
-        gt = load_label_png(mask_path(root, image_id, gt_dir))
+        cam_file, gt_file = Path(cam_dir) / f"{image_id}.npz", mask_path(root, image_id, gt_dir)
+        cam, gt = load_cam_npz(cam_file), load_label_png(gt_file)
+        check_same_size(cam["high_res"], gt, cam_file, gt_file)
         fixed += confusion_matrix(cams_to_label(cam["high_res"], cam["keys"], bg_threshold), gt,
                                   num_classes)  # fmt: skip
         swept += sweep_confusion(cam["high_res"], cam["keys"], gt, grid, num_classes)

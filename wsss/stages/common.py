@@ -17,7 +17,7 @@ from wsss.io import atomic_path, read_json, write_json
 from wsss.metrics import miou, per_class_iou, pixel_accuracy
 
 __all__ = [
-    "DatasetIndex", "atomic_dir", "metrics_row", "write_rows", "write_manifest", "METRIC_COLUMNS"
+    "DatasetIndex", "atomic_dir", "check_same_size", "metrics_row", "write_rows", "write_manifest", "METRIC_COLUMNS"
 ]
 
 METRIC_COLUMNS = ["dataset", "experiment", "stage", "split", "threshold", "bg_threshold", "miou",
@@ -74,6 +74,16 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_same_size(a: np.ndarray, b: np.ndarray, a_path: os.PathLike | str,
+                    b_path: os.PathLike | str) -> None:  # fmt: skip
+    """Raise naming both files when two per-image arrays disagree in (H, W) (a stale artifact)."""
+    if a.shape[-2:] != b.shape[-2:]:
+        raise ValueError(
+            f"{a_path} is {a.shape[-2]}x{a.shape[-1]} (HxW) but {b_path} is "
+            f"{b.shape[-2]}x{b.shape[-1]}: the artifact is stale or from another dataset; rerun its stage"
+        )
 
 
 def metrics_row(conf: np.ndarray, *, classes: Sequence[str], dataset: str, experiment: str,

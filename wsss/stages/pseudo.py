@@ -15,7 +15,9 @@ from wsss.data.voc import image_path, mask_path, voc_palette
 from wsss.io import load_cam_npz, load_image, load_label_png, save_label_png
 from wsss.metrics import confusion_matrix
 from wsss.refine.pseudo_labels import crf_pseudo_label
-from wsss.stages.common import DatasetIndex, atomic_dir, metrics_row, write_manifest, write_rows
+from wsss.stages.common import (
+    DatasetIndex, atomic_dir, check_same_size, metrics_row, write_manifest, write_rows,
+)  # fmt: skip
 
 __all__ = ["run_make_pseudo_labels", "run_eval_pseudo_labels"]
 
@@ -24,9 +26,11 @@ log = logging.getLogger(__name__)
 
 def _one_pseudo_label(image_id: str, *, root: Path, cam_dir: Path, out_dir: Path,
                       bg_threshold: float, crf: Mapping, ignore_disagreement: bool) -> None:  # fmt: skip
-    cam = load_cam_npz(cam_dir / f"{image_id}.npz")
+    cam_file, image_file = cam_dir / f"{image_id}.npz", image_path(root, image_id)
+    cam, image = load_cam_npz(cam_file), load_image(image_file)
+    check_same_size(cam["high_res"], image[..., 0], cam_file, image_file)
     label = crf_pseudo_label(
-        load_image(image_path(root, image_id)), cam["high_res"], cam["keys"],
+        image, cam["high_res"], cam["keys"],
         bg_threshold=bg_threshold, crf_params=crf, ignore_disagreement=ignore_disagreement,
     )
     save_label_png(out_dir / f"{image_id}.png", label, voc_palette())
@@ -65,9 +69,10 @@ def run_eval_pseudo_labels(
     num_classes = len(index.classes)
     conf = np.zeros((num_classes, num_classes), dtype=np.int64)
     for image_id in index.ids(split):
-        pred = load_label_png(Path(mask_dir) / f"{image_id}.png")
-        pred = np.where(pred == 255, 0, pred)
-        conf += confusion_matrix(pred, load_label_png(mask_path(root, image_id, gt_dir)), num_classes)
+        pred_file, gt_file = Path(mask_dir) / f"{image_id}.png", mask_path(root, image_id, gt_dir)
+        pred, gt = load_label_png(pred_file), load_label_png(gt_file)
+        check_same_size(pred, gt, pred_file, gt_file)
+        conf += confusion_matrix(np.where(pred == 255, 0, pred), gt, num_classes)
     write_rows(out_metrics, [metrics_row(
         conf, classes=index.classes, dataset=dataset, experiment=experiment, stage="pseudo",
         split=split, threshold="fixed", bg_threshold=bg_threshold,

@@ -22,7 +22,9 @@ from wsss.models import build_seg_model
 from wsss.models.prediction import multiscale_probs
 from wsss.models.resnet import load_pretrained
 from wsss.stages.cam import load_model
-from wsss.stages.common import DatasetIndex, atomic_dir, metrics_row, write_manifest, write_rows
+from wsss.stages.common import (
+    DatasetIndex, atomic_dir, check_same_size, metrics_row, write_manifest, write_rows,
+)  # fmt: skip
 from wsss.training.loop import SeededDataset, config_fingerprint, train_steps
 from wsss.training.optim import build_optimizer
 
@@ -106,8 +108,10 @@ def run_eval_seg(
     num_classes = len(index.classes)
     conf = np.zeros((num_classes, num_classes), dtype=np.int64)
     for image_id in index.ids(split):
-        pred = load_label_png(Path(pred_dir) / f"{image_id}.png")
-        conf += confusion_matrix(pred, load_label_png(mask_path(root, image_id, gt_dir)), num_classes)
+        pred_file, gt_file = Path(pred_dir) / f"{image_id}.png", mask_path(root, image_id, gt_dir)
+        pred, gt = load_label_png(pred_file), load_label_png(gt_file)
+        check_same_size(pred, gt, pred_file, gt_file)
+        conf += confusion_matrix(pred, gt, num_classes)
     write_rows(out_metrics, [metrics_row(
         conf, classes=index.classes, dataset=dataset, experiment=experiment, stage="seg",
         split=split, threshold="none", bg_threshold=None,

@@ -64,7 +64,8 @@ def one_line_errors() -> Iterator[None]:
     except (ValueError, FileNotFoundError, KeyError, ImportError) as exc:
         logging.getLogger("wsss").debug("traceback", exc_info=True)
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        logging.getLogger("wsss").error("%s: %s", type(exc).__name__, message)
+        one_line = " ".join(str(message).split())
+        logging.getLogger("wsss").error("%s: %s", type(exc).__name__, one_line)
         raise SystemExit(1) from None
 
 
