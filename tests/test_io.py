@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fractions
+
 import numpy as np
 import pytest
 import torch
@@ -41,10 +43,7 @@ def test_checkpoint_refuses_arbitrary_pickles(tmp_path):
     save_checkpoint(tmp_path / "ok.pt", {"state_dict": {"w": torch.ones(2)}, "name": "cam"})
     assert load_checkpoint(tmp_path / "ok.pt")["name"] == "cam"
 
-    class Evil:
-        pass
-
-    torch.save({"obj": Evil()}, tmp_path / "evil.pt")
+    torch.save({"obj": fractions.Fraction(1, 3)}, tmp_path / "evil.pt")  # not a plain tensor dict
     with pytest.raises(Exception, match="[Ww]eights only"):
         load_checkpoint(tmp_path / "evil.pt")
     with pytest.raises(FileNotFoundError, match="missing.pt"):

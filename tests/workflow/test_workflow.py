@@ -63,7 +63,7 @@ def test_voc_dry_run_on_generated_tree(tmp_path):
     root = tmp_path / "VOC2012"
     generate(root, seed=1, num_train_aug=6, num_train=3, num_val=3)
     overlay = write_overlay(tmp_path / "voc.yaml", {"datasets": {"voc": {"root": str(root)}}})
-    result = snakemake(tmp_path, "-n", "--configfile", str(overlay), "results/voc/miou.csv")
+    result = snakemake(tmp_path, "-n", "results/voc/miou.csv", "--configfile", str(overlay))
     assert result.returncode == 0, result.stderr + result.stdout
     for rule in ("check_dataset", "train_cam", "infer_cam", "eval_cam", "make_pseudo_labels",
                  "eval_pseudo_labels", "train_seg", "infer_seg", "eval_seg", "collect_metrics"):
@@ -107,3 +107,16 @@ def test_tiny_end_to_end_run_is_complete_and_repeatable(tmp_path):
     leftovers = [p for p in (tmp_path / "first" / "results").rglob("*")
                  if ".tmp" in p.name or p.name.endswith(".resume")]  # fmt: skip
     assert leftovers == []
+
+
+def test_bad_dataset_stops_before_training_with_one_line(tmp_path):
+    root = tmp_path / "VOC2012"
+    generate(root, seed=2, num_train_aug=6, num_train=3, num_val=3)
+    missing = (root / "ImageSets/Segmentation/train.txt").read_text().split()[1]
+    (root / "JPEGImages" / f"{missing}.jpg").unlink()
+    overlay = write_overlay(tmp_path / "voc.yaml", {"datasets": {"voc": {"root": str(root)}}})
+    result = snakemake(tmp_path, "--cores", "1", "results/voc/miou.csv", "--configfile", str(overlay))
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if "wsss ERROR" in line]
+    assert len(errors) == 1 and f"{missing}.jpg" in errors[0], result.stderr[-3000:]
+    assert not (tmp_path / "results" / "voc" / "baseline").exists()  # no training started

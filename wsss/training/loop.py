@@ -101,7 +101,10 @@ def train_steps(
         epoch, skip = divmod(step, per_epoch)
         dataset.epoch = epoch
         batches = _epoch_batches(len(dataset), batch_size, seed, epoch)[skip:]
-        loader = DataLoader(dataset, batch_sampler=batches, num_workers=num_workers)
+        # A private generator: creating a loader must not consume the global RNG that dropout
+        # uses, or a run resumed mid-epoch would diverge from an uninterrupted one.
+        loader = DataLoader(dataset, batch_sampler=batches, num_workers=num_workers,
+                            generator=torch.Generator().manual_seed(seed))  # fmt: skip
         for batch in loader:
             lr = set_poly_lr(optimizer, step, steps, poly_power)
             batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
