@@ -63,12 +63,16 @@ def main() -> None:
     if not np.array_equal(fast_total, ref_total):
         raise SystemExit("confusion_matrix disagrees with the np.add.at reference")
 
-    print(f"confusion_matrix: {args.pairs} pairs of {HEIGHT}x{WIDTH} uint8 in {fast_seconds:.3f} s "
-          f"({1e3 * fast_seconds / args.pairs:.3f} ms/pair)")
-    print(f"np.add.at reference on {args.ref_pairs} pairs: {1e3 * ref_sub / args.ref_pairs:.3f} "
-          f"ms/pair vs {1e3 * fast_sub / args.ref_pairs:.3f} ms/pair -> "
-          f"{ref_sub / fast_sub:.1f}x faster (estimated reference total "
-          f"{ref_sub / args.ref_pairs * args.pairs:.1f} s)")
+    print(
+        f"confusion_matrix: {args.pairs} pairs of {HEIGHT}x{WIDTH} uint8 in {fast_seconds:.3f} s "
+        f"({1e3 * fast_seconds / args.pairs:.3f} ms/pair)"
+    )
+    print(
+        f"np.add.at reference on {args.ref_pairs} pairs: {1e3 * ref_sub / args.ref_pairs:.3f} "
+        f"ms/pair vs {1e3 * fast_sub / args.ref_pairs:.3f} ms/pair -> "
+        f"{ref_sub / fast_sub:.1f}x faster (estimated reference total "
+        f"{ref_sub / args.ref_pairs * args.pairs:.1f} s)"
+    )
 
 
 if __name__ == "__main__":

@@ -21,13 +21,16 @@ def test_default_config_is_valid():
     check_references(CONFIG)
 
 
-@pytest.mark.parametrize("path", [
-    ("datasets", "synth", "cam", "train"),
-    ("datasets", "synth", "synthetic"),
-    ("crf_presets", "irn_label", "bilateral"),
-    ("experiments", "baseline"),
-    (),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "path",
+    [
+        ("datasets", "synth", "cam", "train"),
+        ("datasets", "synth", "synthetic"),
+        ("crf_presets", "irn_label", "bilateral"),
+        ("experiments", "baseline"),
+        (),
+    ],
+)
 def test_unknown_key_rejected_everywhere(path):
     config = copy.deepcopy(CONFIG)
     node = config
@@ -45,15 +48,24 @@ def test_wrong_type_rejected():
         jsonschema.validate(config, SCHEMA)
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda c: c["default_datasets"].append("coco"), "default_datasets: 'coco'"),
-    (lambda c: c["datasets"]["synth"]["pseudo_labels"].update(crf="fast"),
-     "datasets.synth.pseudo_labels.crf: 'fast'"),
-    (lambda c: c["datasets"]["synth"]["stage_splits"].update(eval_val="test"),
-     "datasets.synth.stage_splits.eval_val: split 'test'"),
-    (lambda c: c["experiments"]["oracle"].update(seg_model="unet"),
-     "experiments.oracle.seg_model: 'unet'"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda c: c["default_datasets"].append("coco"), "default_datasets: 'coco'"),
+        (
+            lambda c: c["datasets"]["synth"]["pseudo_labels"].update(crf="fast"),
+            "datasets.synth.pseudo_labels.crf: 'fast'",
+        ),
+        (
+            lambda c: c["datasets"]["synth"]["stage_splits"].update(eval_val="test"),
+            "datasets.synth.stage_splits.eval_val: split 'test'",
+        ),
+        (
+            lambda c: c["experiments"]["oracle"].update(seg_model="unet"),
+            "experiments.oracle.seg_model: 'unet'",
+        ),
+    ],
+)
 def test_dangling_references_named(edit, message):
     config = copy.deepcopy(CONFIG)
     edit(config)

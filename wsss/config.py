@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
-__all__ = ["check_references"]
+__all__ = ["check_references", "missing_root_message"]
 
 
 def check_references(config: Mapping) -> None:
@@ -17,22 +17,38 @@ def check_references(config: Mapping) -> None:
     datasets = config["datasets"]
     for name in config["default_datasets"]:
         if name not in datasets:
-            raise ValueError(f"default_datasets: {name!r} is not a key of datasets ({sorted(datasets)})")
+            raise ValueError(
+                f"default_datasets: {name!r} is not a key of datasets ({sorted(datasets)})"
+            )
     for preset, params in config["crf_presets"].items():
         if params["unary"] == "labels" and "gt_prob" not in params:
             raise ValueError(f"crf_presets.{preset}: unary 'labels' needs gt_prob")
     for ds_name, ds in datasets.items():
         crf = ds["pseudo_labels"]["crf"]
         if crf not in config["crf_presets"]:
-            raise ValueError(f"datasets.{ds_name}.pseudo_labels.crf: {crf!r} is not a key of "
-                             f"crf_presets ({sorted(config['crf_presets'])})")  # fmt: skip
+            raise ValueError(
+                f"datasets.{ds_name}.pseudo_labels.crf: {crf!r} is not a key of "
+                f"crf_presets ({sorted(config['crf_presets'])})"
+            )
         for stage, split in ds["stage_splits"].items():
             if split not in ds["splits"]:
-                raise ValueError(f"datasets.{ds_name}.stage_splits.{stage}: split {split!r} is not "
-                                 f"a key of datasets.{ds_name}.splits ({sorted(ds['splits'])})")  # fmt: skip
+                raise ValueError(
+                    f"datasets.{ds_name}.stage_splits.{stage}: split {split!r} is not "
+                    f"a key of datasets.{ds_name}.splits ({sorted(ds['splits'])})"
+                )
         for exp_name, exp in config["experiments"].items():
             if exp["seg_model"] not in ds["seg"]["models"]:
                 raise ValueError(
                     f"experiments.{exp_name}.seg_model: {exp['seg_model']!r} is not a key of "
                     f"datasets.{ds_name}.seg.models ({sorted(ds['seg']['models'])})"
                 )
+
+
+def missing_root_message(dataset: str, root: str | None, splits: Iterable[str]) -> str:
+    """The one-line error for a dataset root that is unset or not a folder."""
+    state = "not set" if root is None else f"{str(root)!r}, which is not a folder"
+    return (
+        f"datasets.{dataset}.root is {state}: set it in config.yaml (or --config) to a VOC-format "
+        "folder holding JPEGImages/, SegmentationClass/, SegmentationClassAug/ and "
+        f"ImageSets/Segmentation/<split>.txt for the splits {sorted(splits)}"
+    )

@@ -42,7 +42,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent
+    )
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -78,7 +80,7 @@ def write_ids(path: str | os.PathLike, ids: Sequence[str]) -> None:
 
 
 def load_image(path: str | os.PathLike) -> np.ndarray:
-    """Load an image as uint8 RGB ``(H, W, 3)``; raise ``ValueError`` naming the file if unreadable."""
+    """Load an image as uint8 RGB ``(H, W, 3)``; ``ValueError`` naming the file if unreadable."""
     try:
         with Image.open(path) as img:
             return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
@@ -122,7 +124,7 @@ def load_label_png(path: str | os.PathLike) -> np.ndarray:
 def save_cam_npz(
     path: str | os.PathLike, *, keys: np.ndarray, high_res: np.ndarray, **extra: np.ndarray
 ) -> None:
-    """Write one image's CAMs: ``keys`` (K,) int64 foreground-class indices, ``high_res`` (K, H, W)."""
+    """Write one image's CAMs: ``keys`` (K,) int64 fg-class indices, ``high_res`` (K, H, W)."""
     keys = np.asarray(keys, dtype=np.int64)
     high_res = np.asarray(high_res, dtype=np.float32)
     if high_res.ndim != 3 or high_res.shape[0] != keys.shape[0]:

@@ -11,6 +11,7 @@ import numpy as np
 
 __all__ = ["confusion_matrix", "per_class_iou", "miou", "pixel_accuracy"]
 
+
 def _check_label_array(name: str, array: np.ndarray) -> None:
     if not np.issubdtype(array.dtype, np.integer):
         raise ValueError(f"{name} must have an integer dtype, got {array.dtype}")

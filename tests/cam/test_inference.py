@@ -8,13 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wsss.cam.inference import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    multiscale_cams,
-    normalize_image,
-    normalize_present,
-)
+from wsss.cam.inference import multiscale_cams, normalize_present
+from wsss.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize_image
 
 
 class TinyCamModel(nn.Module):
@@ -31,9 +26,11 @@ class TinyCamModel(nn.Module):
         return F.relu(F.conv2d(F.avg_pool2d(x, 2, ceil_mode=True), self.weight, padding=(0, 1)))
 
 
-def _naive_multiscale(model, image, scales, flip):
-    """One image at a time, explicit flips, explicit sums."""
+def _naive_multiscale(model, image, scales, flip, stride=1):
+    """One image at a time, explicit flips, explicit sums; upsampled to the stride-multiple
+    canvas (16·ceil(H/16) in IRN) and cropped."""
     h, w = image.shape[-2:]
+    canvas = (-(-h // stride) * stride, -(-w // stride) * stride)
     total = torch.zeros(model.weight.shape[0], h, w)
     for s in scales:
         size = (int(np.round(h * s)), int(np.round(w * s)))  # IRN pil_rescale: half to even
@@ -42,20 +39,22 @@ def _naive_multiscale(model, image, scales, flip):
         if flip:
             passes.append(torch.flip(model.cams(torch.flip(img, dims=[3]))[0], dims=[2]))
         for cam in passes:
-            total += F.interpolate(cam[None], size=(h, w), mode="bilinear", align_corners=False)[0]
+            up = F.interpolate(cam[None], size=canvas, mode="bilinear", align_corners=False)[0]
+            total += up[:, :h, :w]
     return total
 
 
+@pytest.mark.parametrize("stride", [1, 2])
 @pytest.mark.parametrize("flip", [True, False])
-def test_multiscale_cams_matches_naive_loop(flip):
+def test_multiscale_cams_matches_naive_loop(flip, stride):
     torch.manual_seed(1)
     image = torch.randn(3, 13, 18)
     image[:, :, :6] += 2.0  # strongly left/right asymmetric
     model = TinyCamModel()
     scales = (1.0, 0.5, 1.5, 0.75)
-    got = multiscale_cams(model, image, scales=scales, flip=flip)
+    got = multiscale_cams(model, image, scales=scales, flip=flip, stride=stride)
     assert model.batch_sizes == [2 if flip else 1] * len(scales)
-    ref = _naive_multiscale(model, image, scales, flip)
+    ref = _naive_multiscale(model, image, scales, flip, stride)
     assert got.dtype == torch.float32 and got.shape == (3, 13, 18)
     torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
 

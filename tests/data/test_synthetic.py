@@ -48,8 +48,17 @@ def tree(tmp_path_factory) -> Path:
 def single(tmp_path_factory) -> Path:
     """One object per image, no noise or clutter, full context bias."""
     root = tmp_path_factory.mktemp("single") / "voc"
-    generate(root, seed=5, num_train_aug=30, num_train=0, num_val=0, max_objects=1, noise_std=0,
-             clutter=0, context_bias=1.0)  # fmt: skip
+    generate(
+        root,
+        seed=5,
+        num_train_aug=30,
+        num_train=0,
+        num_val=0,
+        max_objects=1,
+        noise_std=0,
+        clutter=0,
+        context_bias=1.0,
+    )
     return root
 
 
@@ -166,16 +175,32 @@ def test_context_bias(single: Path, tmp_path: Path) -> None:
 
     assert set(BACKGROUND_TEXTURES) >= {"grass", "waves", "bricks", "sand", "wood"}
     assert preferred_share(single) == 1.0
-    generate(tmp_path / "none", seed=5, num_train_aug=30, num_train=0, num_val=0, max_objects=1,
-             context_bias=0.0)  # fmt: skip
+    generate(
+        tmp_path / "none",
+        seed=5,
+        num_train_aug=30,
+        num_train=0,
+        num_val=0,
+        max_objects=1,
+        context_bias=0.0,
+    )
     assert preferred_share(tmp_path / "none") < 0.5  # chance level is 1/6
 
 
 @pytest.mark.parametrize("fraction", [0.15, 0.4])
 def test_part_fraction(fraction: float, tmp_path: Path) -> None:
     """The saturated part covers ~``part_fraction`` of each object; bodies are desaturated."""
-    generate(tmp_path / "p", seed=7, num_train_aug=8, num_train=0, num_val=0, max_objects=1,
-             noise_std=0, scale_range=(0.5, 0.75), part_fraction=fraction)  # fmt: skip
+    generate(
+        tmp_path / "p",
+        seed=7,
+        num_train_aug=8,
+        num_train=0,
+        num_val=0,
+        max_objects=1,
+        noise_std=0,
+        scale_range=(0.5, 0.75),
+        part_fraction=fraction,
+    )
     measured = []
     for image_id in _ids(tmp_path / "p", "train_aug"):
         rgb = np.asarray(Image.open(tmp_path / "p" / "JPEGImages" / f"{image_id}.jpg"), float)
@@ -198,8 +223,15 @@ def test_refusals(tmp_path: Path) -> None:
     generate(root, seed=0, num_train_aug=2, num_train=1, num_val=1)
     with pytest.raises(FileExistsError, match="exists"):
         generate(root, seed=0, num_train_aug=2, num_train=1, num_val=1)
-    generate(root, seed=0, num_train_aug=3, num_train=1, num_val=0, fg_class_names=["a", "b"],
-             overwrite=True)  # fmt: skip
+    generate(
+        root,
+        seed=0,
+        num_train_aug=3,
+        num_train=1,
+        num_val=0,
+        fg_class_names=["a", "b"],
+        overwrite=True,
+    )
     assert _ids(root, "train_aug") == ["synth_000000", "synth_000001", "synth_000002"]
     assert _csv(root)[0] == ["image_id", "a", "b"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exists"]  # no temporary leftovers

@@ -182,6 +182,7 @@ def test_augment_pair_same_seed_same_output() -> None:
 
 def test_augment_pair_without_mask() -> None:
     image, _, _ = _block_pair(30, 37, 4, seed=6)
-    out, mask = augment_pair(image, None, np.random.default_rng(0), scale_range=(0.9, 1.1),
-                             crop_size=20, jitter=0.2)  # fmt: skip
+    out, mask = augment_pair(
+        image, None, np.random.default_rng(0), scale_range=(0.9, 1.1), crop_size=20, jitter=0.2
+    )
     assert mask is None and out.shape == (20, 20, 3) and out.dtype == np.uint8

@@ -36,12 +36,29 @@ def test_class_list_and_ignore() -> None:
 
 def test_palette_matches_table() -> None:
     table = {  # algorithms.md §5.1
-        0: (0, 0, 0), 1: (128, 0, 0), 2: (0, 128, 0), 3: (128, 128, 0), 4: (0, 0, 128),
-        5: (128, 0, 128), 6: (0, 128, 128), 7: (128, 128, 128), 8: (64, 0, 0), 9: (192, 0, 0),
-        10: (64, 128, 0), 11: (192, 128, 0), 12: (64, 0, 128), 13: (192, 0, 128),
-        14: (64, 128, 128), 15: (192, 128, 128), 16: (0, 64, 0), 17: (128, 64, 0),
-        18: (0, 192, 0), 19: (128, 192, 0), 20: (0, 64, 128), 255: (224, 224, 192),
-    }  # fmt: skip
+        0: (0, 0, 0),
+        1: (128, 0, 0),
+        2: (0, 128, 0),
+        3: (128, 128, 0),
+        4: (0, 0, 128),
+        5: (128, 0, 128),
+        6: (0, 128, 128),
+        7: (128, 128, 128),
+        8: (64, 0, 0),
+        9: (192, 0, 0),
+        10: (64, 128, 0),
+        11: (192, 128, 0),
+        12: (64, 0, 128),
+        13: (192, 0, 128),
+        14: (64, 128, 128),
+        15: (192, 128, 128),
+        16: (0, 64, 0),
+        17: (128, 64, 0),
+        18: (0, 192, 0),
+        19: (128, 192, 0),
+        20: (0, 64, 128),
+        255: (224, 224, 192),
+    }
     palette = voc_palette()
     assert palette.shape == (256, 3) and palette.dtype == np.uint8
     for index, rgb in table.items():
@@ -173,8 +190,13 @@ def _good_tree(root):
 def test_validate_split_good_tree_passes(tmp_path) -> None:
     _good_tree(tmp_path)
     for check in (True, False):
-        validate_split(tmp_path, ["g1", "g2"], mask_dir="SegmentationClassAug", num_classes=3,
-                       check_pixels=check)  # fmt: skip
+        validate_split(
+            tmp_path,
+            ["g1", "g2"],
+            mask_dir="SegmentationClassAug",
+            num_classes=3,
+            check_pixels=check,
+        )
     validate_split(tmp_path, ["g1"], mask_dir=None, num_classes=3)
 
 
@@ -212,8 +234,13 @@ def test_validate_split_size_mismatch(tmp_path) -> None:
     Image.fromarray(np.zeros((6, 7), np.uint8)).save(mask_path(tmp_path, "g2", AUG))
     for check in (True, False):
         with pytest.raises(ValueError, match=r"g2\.png is 7x6 .* is 8x6"):
-            validate_split(tmp_path, ["g1", "g2"], mask_dir="SegmentationClassAug", num_classes=3,
-                           check_pixels=check)  # fmt: skip
+            validate_split(
+                tmp_path,
+                ["g1", "g2"],
+                mask_dir="SegmentationClassAug",
+                num_classes=3,
+                check_pixels=check,
+            )
 
 
 def test_validate_split_label_out_of_range(tmp_path) -> None:

@@ -33,13 +33,15 @@ class _Asymmetric(nn.Module):
         return {"out": up}
 
 
-def _naive(model: nn.Module, image: torch.Tensor, scales: list[float], flip: bool,
-           unflip: bool = True) -> torch.Tensor:  # fmt: skip
+def _naive(
+    model: nn.Module, image: torch.Tensor, scales: list[float], flip: bool, unflip: bool = True
+) -> torch.Tensor:
     _, h, w = image.shape
     passes = []
     for s in scales:
-        x = F.interpolate(image[None], size=(round(h * s), round(w * s)), mode="bilinear",
-                          align_corners=False)  # fmt: skip
+        x = F.interpolate(
+            image[None], size=(round(h * s), round(w * s)), mode="bilinear", align_corners=False
+        )
         variants = [(x, False)] + ([(x.flip(-1), True)] if flip else [])
         for inp, flipped in variants:
             logits = model(inp)["out"]

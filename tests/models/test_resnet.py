@@ -25,8 +25,13 @@ def _expected_size(n: int, stride: int) -> int:
 def test_output_stride(output_stride, hw, depth):
     model = ResNet(depth, output_stride=output_stride, base_width=8).eval()
     feats = model.forward_stages(torch.randn(1, 3, *hw))
-    layer_strides = {"stem": 2, "layer1": 4, "layer2": 8,
-                     "layer3": min(16, output_stride), "layer4": output_stride}
+    layer_strides = {
+        "stem": 2,
+        "layer1": 4,
+        "layer2": 8,
+        "layer3": min(16, output_stride),
+        "layer4": output_stride,
+    }
     for name, stride in layer_strides.items():
         assert feats[name].shape[-2:] == tuple(_expected_size(n, stride) for n in hw), name
         assert feats[name].shape[1] == model.stage_channels[name], name

@@ -204,8 +204,10 @@ def test_from_mapping_builds_the_dataclass():
         (with_changes(PSA, gaussian={"sxy": 0, "compat": 3}), "gaussian.sxy"),
         (with_changes(PSA, gaussian={"sxy": 3, "compat": -1}), "gaussian.compat"),
         (with_changes(PSA, bilateral={"sxy": 80, "srgb": "13", "compat": 10}), "bilateral.srgb"),
-        (with_changes(PSA, bilateral={"sxy": 80, "srgb": 13, "compat": float("nan")}),
-         "bilateral.compat"),
+        (
+            with_changes(PSA, bilateral={"sxy": 80, "srgb": 13, "compat": float("nan")}),
+            "bilateral.compat",
+        ),
     ],
 )
 def test_bad_params_raise_naming_the_key(params, key):

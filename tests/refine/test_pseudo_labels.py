@@ -121,8 +121,13 @@ def test_bad_inputs_raise():
     image, _, cams = two_disc_scene(size=16)
     with pytest.raises(ValueError, match="ignore_index 7"):
         crf_pseudo_label(
-            image, cams, KEYS, bg_threshold=0.3, crf_params=IRN,
-            ignore_disagreement=True, ignore_index=7,
+            image,
+            cams,
+            KEYS,
+            bg_threshold=0.3,
+            crf_params=IRN,
+            ignore_disagreement=True,
+            ignore_index=7,
         )
     with pytest.raises(ValueError, match=r"\(16, 15, 3\)"):
         crf_pseudo_label(image[:, :15], cams, KEYS, bg_threshold=0.3, crf_params=IRN)

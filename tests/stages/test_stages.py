@@ -18,8 +18,12 @@ from PIL import Image
 from wsss.data import synthetic
 from wsss.data.voc import voc_palette
 from wsss.io import (
-    load_cam_npz, load_checkpoint, read_json, save_cam_npz, save_label_png,
-)  # fmt: skip
+    load_cam_npz,
+    load_checkpoint,
+    read_json,
+    save_cam_npz,
+    save_label_png,
+)
 from wsss.models import build_cam_model, build_seg_model
 from wsss.stages.cam import load_model, run_eval_cam, run_infer_cam, run_train_cam
 from wsss.stages.common import DatasetIndex, atomic_dir
@@ -30,8 +34,11 @@ from wsss.stages.seg import run_eval_seg, run_infer_seg, run_train_seg
 from wsss.utils.runtime import one_line_errors
 
 CPU = torch.device("cpu")
-SPLITS = {"train_aug": "SegmentationClassAug", "train": "SegmentationClass",
-          "val": "SegmentationClass"}  # fmt: skip
+SPLITS = {
+    "train_aug": "SegmentationClassAug",
+    "train": "SegmentationClass",
+    "val": "SegmentationClass",
+}
 SYNTH_CLASSES = ["background", *synthetic.SHAPE_FAMILIES]
 
 
@@ -90,16 +97,30 @@ def _read_png(path: Path) -> np.ndarray:
 def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A generated VOC tree (6 train_aug, 3 train, 3 val); tests must not modify it."""
     root = tmp_path_factory.mktemp("synth") / "voc"
-    synthetic.generate(root, seed=0, num_train_aug=6, num_train=3, num_val=3,
-                       image_size_range=(48, 64), scale_range=(0.3, 0.8))  # fmt: skip
+    synthetic.generate(
+        root,
+        seed=0,
+        num_train_aug=6,
+        num_train=3,
+        num_val=3,
+        image_size_range=(48, 64),
+        scale_range=(0.3, 0.8),
+    )
     return root
 
 
 @pytest.fixture(scope="module")
 def synth_index(synth_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("index") / "index.json"
-    run_check_dataset(synth_root, path, dataset="synth", classes=SYNTH_CLASSES, splits=SPLITS,
-                      labels_file="cls_labels.csv", check_pixels=True)  # fmt: skip
+    run_check_dataset(
+        synth_root,
+        path,
+        dataset="synth",
+        classes=SYNTH_CLASSES,
+        splits=SPLITS,
+        labels_file="cls_labels.csv",
+        check_pixels=True,
+    )
     return path
 
 
@@ -114,8 +135,9 @@ def _mask_fg(root: Path, image_id: str) -> list[int]:
     return sorted(int(v) - 1 for v in values if 1 <= v < len(SYNTH_CLASSES))
 
 
-def _write_tree(root: Path, index_path: Path, *, classes: list[str], split: str,
-                images: dict[str, dict]) -> None:  # fmt: skip
+def _write_tree(
+    root: Path, index_path: Path, *, classes: list[str], split: str, images: dict[str, dict]
+) -> None:
     """Hand-made tree: JPEG (when given), GT palette PNG, CAM npz under root/cams, and an index."""
     for image_id, spec in images.items():
         if "image" in spec:
@@ -123,8 +145,9 @@ def _write_tree(root: Path, index_path: Path, *, classes: list[str], split: str,
             Image.fromarray(spec["image"]).save(root / "JPEGImages" / f"{image_id}.jpg", quality=95)
         save_label_png(root / "SegmentationClass" / f"{image_id}.png", spec["gt"], voc_palette())
         if "cams" in spec:
-            save_cam_npz(root / "cams" / f"{image_id}.npz", keys=spec["keys"],
-                         high_res=spec["cams"])  # fmt: skip
+            save_cam_npz(
+                root / "cams" / f"{image_id}.npz", keys=spec["keys"], high_res=spec["cams"]
+            )
     labels = {}
     for image_id, spec in images.items():
         vec = np.zeros(len(classes) - 1, dtype=np.float32)
@@ -137,14 +160,20 @@ def _cam_images(seed: int, *, with_rgb: bool) -> dict[str, dict]:
     """Three tiny images with 2, 1 and 0 present classes; CAMs correlated with the GT."""
     rng = np.random.default_rng(seed)
     specs = {}
-    for image_id, (h, w), keys in [("img_a", (6, 7), [0, 2]), ("img_b", (5, 9), [1]),
-                                   ("img_c", (4, 4), [])]:  # fmt: skip
+    for image_id, (h, w), keys in [
+        ("img_a", (6, 7), [0, 2]),
+        ("img_b", (5, 9), [1]),
+        ("img_c", (4, 4), []),
+    ]:
         keys = np.array(keys, dtype=np.int64)
         choices = np.array([0, *(keys + 1)], dtype=np.uint8)
         gt = rng.choice(choices, size=(h, w))
         gt[rng.random((h, w)) < 0.15] = 255
-        cams = np.stack([0.55 * (gt == k + 1) + 0.45 * rng.random((h, w)) for k in keys]) \
-            if len(keys) else np.zeros((0, h, w))  # fmt: skip
+        cams = (
+            np.stack([0.55 * (gt == k + 1) + 0.45 * rng.random((h, w)) for k in keys])
+            if len(keys)
+            else np.zeros((0, h, w))
+        )
         spec = {"gt": gt, "keys": keys, "cams": cams.astype(np.float32)}
         if with_rgb:
             spec["image"] = rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
@@ -157,11 +186,19 @@ def _cam_images(seed: int, *, with_rgb: bool) -> dict[str, dict]:
 
 
 @pytest.mark.parametrize("labels_file", [None, "cls_labels.csv"])
-def test_check_dataset_writes_index(synth_root: Path, tmp_path: Path,
-                                    labels_file: str | None) -> None:  # fmt: skip
+def test_check_dataset_writes_index(
+    synth_root: Path, tmp_path: Path, labels_file: str | None
+) -> None:
     out = tmp_path / "index.json"
-    run_check_dataset(synth_root, out, dataset="synth", classes=SYNTH_CLASSES, splits=SPLITS,
-                      labels_file=labels_file, check_pixels=True)  # fmt: skip
+    run_check_dataset(
+        synth_root,
+        out,
+        dataset="synth",
+        classes=SYNTH_CLASSES,
+        splits=SPLITS,
+        labels_file=labels_file,
+        check_pixels=True,
+    )
     data = read_json(out)
     assert data["classes"] == SYNTH_CLASSES
     assert data["splits"] == {s: _split_ids(synth_root, s) for s in SPLITS}
@@ -179,8 +216,15 @@ def test_check_dataset_writes_index(synth_root: Path, tmp_path: Path,
 def test_check_dataset_missing_root(tmp_path: Path, root: str | None) -> None:
     root = None if root is None else tmp_path / root
     with pytest.raises(FileNotFoundError, match=r"datasets\.voc\.root"):
-        run_check_dataset(root, tmp_path / "index.json", dataset="voc", classes=SYNTH_CLASSES,
-                          splits=SPLITS, labels_file=None, check_pixels=False)  # fmt: skip
+        run_check_dataset(
+            root,
+            tmp_path / "index.json",
+            dataset="voc",
+            classes=SYNTH_CLASSES,
+            splits=SPLITS,
+            labels_file=None,
+            check_pixels=False,
+        )
     assert not (tmp_path / "index.json").exists()
 
 
@@ -190,8 +234,15 @@ def test_check_dataset_missing_image_is_named(synth_root: Path, tmp_path: Path) 
     with open(root / "ImageSets" / "Segmentation" / "val.txt", "a") as handle:
         handle.write("ghost_000042\n")
     with pytest.raises(FileNotFoundError, match=r"ghost_000042\.jpg"):
-        run_check_dataset(root, tmp_path / "index.json", dataset="synth", classes=SYNTH_CLASSES,
-                          splits=SPLITS, labels_file=None, check_pixels=False)  # fmt: skip
+        run_check_dataset(
+            root,
+            tmp_path / "index.json",
+            dataset="synth",
+            classes=SYNTH_CLASSES,
+            splits=SPLITS,
+            labels_file=None,
+            check_pixels=False,
+        )
     assert not (tmp_path / "index.json").exists()
 
 
@@ -201,8 +252,15 @@ def test_check_dataset_missing_mask_is_named(synth_root: Path, tmp_path: Path) -
     victim = _split_ids(root, "val")[1]
     (root / "SegmentationClass" / f"{victim}.png").unlink()
     with pytest.raises(FileNotFoundError, match=rf"{victim}\.png"):
-        run_check_dataset(root, tmp_path / "index.json", dataset="synth", classes=SYNTH_CLASSES,
-                          splits=SPLITS, labels_file=None, check_pixels=False)  # fmt: skip
+        run_check_dataset(
+            root,
+            tmp_path / "index.json",
+            dataset="synth",
+            classes=SYNTH_CLASSES,
+            splits=SPLITS,
+            labels_file=None,
+            check_pixels=False,
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -217,9 +275,19 @@ def test_eval_cam_fixed_and_oracle_rows(tmp_path: Path) -> None:
     _write_tree(root, index_path, classes=CLASSES4, split="val", images=images)
     metrics, curve_path = tmp_path / "out" / "cam.csv", tmp_path / "out" / "curve.csv"
     bg = 0.35
-    run_eval_cam(index_path, root, root / "cams", metrics, curve_path, dataset="toy",
-                 experiment="exp", split="val", gt_dir="SegmentationClass", bg_threshold=bg,
-                 sweep={"start": 0.1, "stop": 0.9, "step": 0.1})  # fmt: skip
+    run_eval_cam(
+        index_path,
+        root,
+        root / "cams",
+        metrics,
+        curve_path,
+        dataset="toy",
+        experiment="exp",
+        split="val",
+        gt_dir="SegmentationClass",
+        bg_threshold=bg,
+        sweep={"start": 0.1, "stop": 0.9, "step": 0.1},
+    )
 
     def conf_at(t: float) -> np.ndarray:
         total = np.zeros((4, 4), dtype=np.int64)
@@ -259,9 +327,19 @@ def test_eval_cam_size_mismatch_names_the_file(tmp_path: Path) -> None:
     images["img_b"]["cams"] = images["img_b"]["cams"][:, :, :-1]  # a stale archive
     _write_tree(root, index_path, classes=CLASSES4, split="val", images=images)
     with pytest.raises(ValueError, match="img_b"):
-        run_eval_cam(index_path, root, root / "cams", tmp_path / "m.csv", tmp_path / "c.csv",
-                     dataset="toy", experiment="exp", split="val", gt_dir="SegmentationClass",
-                     bg_threshold=0.3, sweep={"start": 0.1, "stop": 0.9, "step": 0.1})  # fmt: skip
+        run_eval_cam(
+            index_path,
+            root,
+            root / "cams",
+            tmp_path / "m.csv",
+            tmp_path / "c.csv",
+            dataset="toy",
+            experiment="exp",
+            split="val",
+            gt_dir="SegmentationClass",
+            bg_threshold=0.3,
+            sweep={"start": 0.1, "stop": 0.9, "step": 0.1},
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -282,8 +360,16 @@ def test_make_pseudo_labels_without_crf_iterations_is_the_threshold_map(
     images = _cam_images(1, with_rgb=True)
     _write_tree(root, index_path, classes=CLASSES4, split="train", images=images)
     out = tmp_path / "parent" / "pseudo"
-    run_make_pseudo_labels(index_path, root, root / "cams", out, split="train", bg_threshold=0.4,
-                           crf=CRF_NO_ITER[unary], ignore_disagreement=False)  # fmt: skip
+    run_make_pseudo_labels(
+        index_path,
+        root,
+        root / "cams",
+        out,
+        split="train",
+        bg_threshold=0.4,
+        crf=CRF_NO_ITER[unary],
+        ignore_disagreement=False,
+    )
     assert sorted(os.listdir(out)) == sorted([f"{i}.png" for i in images] + ["manifest.json"])
     assert os.listdir(out.parent) == ["pseudo"]
     palette = voc_palette()
@@ -297,15 +383,24 @@ def test_make_pseudo_labels_without_crf_iterations_is_the_threshold_map(
 
 def test_make_pseudo_labels_parallel_equals_serial(tmp_path: Path) -> None:
     root, index_path = tmp_path / "voc", tmp_path / "index.json"
-    _write_tree(root, index_path, classes=CLASSES4, split="train",
-                images=_cam_images(2, with_rgb=True))  # fmt: skip
+    _write_tree(
+        root, index_path, classes=CLASSES4, split="train", images=_cam_images(2, with_rgb=True)
+    )
     crf = {"unary": "softmax", **_KERNELS, "iterations": 2}
     outs = {}
     for processes in (1, 2):
         out = tmp_path / f"p{processes}" / "pseudo"
-        run_make_pseudo_labels(index_path, root, root / "cams", out, split="train",
-                               bg_threshold=0.4, crf=crf, ignore_disagreement=True,
-                               processes=processes)  # fmt: skip
+        run_make_pseudo_labels(
+            index_path,
+            root,
+            root / "cams",
+            out,
+            split="train",
+            bg_threshold=0.4,
+            crf=crf,
+            ignore_disagreement=True,
+            processes=processes,
+        )
         assert os.listdir(out.parent) == ["pseudo"]
         outs[processes] = {p.name: p.read_bytes() for p in sorted(out.iterdir())}
     assert len(outs[1]) == 4
@@ -319,8 +414,16 @@ def test_make_pseudo_labels_replaces_old_output(tmp_path: Path) -> None:
     out = tmp_path / "parent" / "pseudo"
     out.mkdir(parents=True)
     (out / "stale.png").write_bytes(b"old")
-    run_make_pseudo_labels(index_path, root, root / "cams", out, split="train", bg_threshold=0.4,
-                           crf=CRF_NO_ITER["labels"], ignore_disagreement=False)  # fmt: skip
+    run_make_pseudo_labels(
+        index_path,
+        root,
+        root / "cams",
+        out,
+        split="train",
+        bg_threshold=0.4,
+        crf=CRF_NO_ITER["labels"],
+        ignore_disagreement=False,
+    )
     assert not (out / "stale.png").exists()
     assert os.listdir(out.parent) == ["pseudo"]
 
@@ -331,9 +434,16 @@ def test_make_pseudo_labels_size_mismatch_names_the_file(tmp_path: Path) -> None
     images["img_b"]["cams"] = images["img_b"]["cams"][:, :, :-1]  # a stale archive
     _write_tree(root, index_path, classes=CLASSES4, split="train", images=images)
     with pytest.raises(ValueError, match="img_b"):
-        run_make_pseudo_labels(index_path, root, root / "cams", tmp_path / "out", split="train",
-                               bg_threshold=0.4, crf=CRF_NO_ITER["labels"],
-                               ignore_disagreement=False)  # fmt: skip
+        run_make_pseudo_labels(
+            index_path,
+            root,
+            root / "cams",
+            tmp_path / "out",
+            split="train",
+            bg_threshold=0.4,
+            crf=CRF_NO_ITER["labels"],
+            ignore_disagreement=False,
+        )
 
 
 def test_eval_pseudo_labels_counts_ignore_as_background(tmp_path: Path) -> None:
@@ -348,9 +458,17 @@ def test_eval_pseudo_labels_counts_ignore_as_background(tmp_path: Path) -> None:
         save_label_png(tmp_path / "pseudo" / f"{image_id}.png", pred, voc_palette())
     _write_tree(root, index_path, classes=CLASSES4, split="train", images=images)
     out = tmp_path / "pseudo.csv"
-    run_eval_pseudo_labels(index_path, root, tmp_path / "pseudo", out, dataset="toy",
-                           experiment="exp", split="train", gt_dir="SegmentationClass",
-                           bg_threshold=0.4)  # fmt: skip
+    run_eval_pseudo_labels(
+        index_path,
+        root,
+        tmp_path / "pseudo",
+        out,
+        dataset="toy",
+        experiment="exp",
+        split="train",
+        gt_dir="SegmentationClass",
+        bg_threshold=0.4,
+    )
     conf = np.zeros((4, 4), dtype=np.int64)
     ignored = np.zeros((4, 4), dtype=np.int64)  # the wrong convention: drop 255 predictions
     for image_id, spec in images.items():
@@ -380,8 +498,16 @@ def test_eval_seg_matches_naive_confusion(tmp_path: Path) -> None:
         total += _naive_conf(pred, gt, 4)
     _write_tree(root, index_path, classes=CLASSES4, split="val", images=images)
     out = tmp_path / "seg.csv"
-    run_eval_seg(index_path, root, tmp_path / "pred", out, dataset="toy", experiment="exp",
-                 split="val", gt_dir="SegmentationClass")  # fmt: skip
+    run_eval_seg(
+        index_path,
+        root,
+        tmp_path / "pred",
+        out,
+        dataset="toy",
+        experiment="exp",
+        split="val",
+        gt_dir="SegmentationClass",
+    )
     (row,) = pd.read_csv(out).to_dict("records")
     assert row["stage"] == "seg" and row["threshold"] == "none"
     assert math.isnan(row["bg_threshold"])
@@ -393,30 +519,56 @@ def test_eval_seg_matches_naive_confusion(tmp_path: Path) -> None:
 
 
 def _metric_csv(path: Path, rows: list[dict], extra: dict | None = None) -> None:
-    fields = ["dataset", "experiment", "stage", "split", "threshold", "bg_threshold", "miou",
-              "pixel_acc", "iou_background", "iou_x"]  # fmt: skip
+    fields = [
+        "dataset",
+        "experiment",
+        "stage",
+        "split",
+        "threshold",
+        "bg_threshold",
+        "miou",
+        "pixel_acc",
+        "iou_background",
+        "iou_x",
+    ]
     # Columns deliberately in a different order, plus an optional extra one.
     fields = fields[::-1] + list(extra or {})
     with open(path, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
         for r in rows:
-            full = {"dataset": "toy", "iou_background": 0.5, "iou_x": 0.25, "pixel_acc": 0.75,
-                    **(extra or {}), **r}  # fmt: skip
+            full = {
+                "dataset": "toy",
+                "iou_background": 0.5,
+                "iou_x": 0.25,
+                "pixel_acc": 0.75,
+                **(extra or {}),
+                **r,
+            }
             writer.writerow(full)
 
 
 def test_collect_metrics_orders_rows_and_columns(tmp_path: Path) -> None:
     def row(exp: str, stage: str, split: str, thr: str, miou: float) -> dict:
         bg = "" if stage == "seg" else 0.3
-        return {"experiment": exp, "stage": stage, "split": split, "threshold": thr,
-                "bg_threshold": bg, "miou": miou}  # fmt: skip
+        return {
+            "experiment": exp,
+            "stage": stage,
+            "split": split,
+            "threshold": thr,
+            "bg_threshold": bg,
+            "miou": miou,
+        }
 
     rows = [
-        row("b", "seg", "val", "none", 0.1), row("a", "seg", "val", "none", 0.2),
-        row("b", "cam", "val", "oracle", 0.3), row("a", "pseudo", "train", "fixed", 0.4),
-        row("a", "cam", "val", "fixed", 0.5), row("a", "cam", "train", "oracle", 0.6),
-        row("a", "cam", "train", "fixed", 0.7), row("b", "pseudo", "val", "fixed", 0.8),
+        row("b", "seg", "val", "none", 0.1),
+        row("a", "seg", "val", "none", 0.2),
+        row("b", "cam", "val", "oracle", 0.3),
+        row("a", "pseudo", "train", "fixed", 0.4),
+        row("a", "cam", "val", "fixed", 0.5),
+        row("a", "cam", "train", "oracle", 0.6),
+        row("a", "cam", "train", "fixed", 0.7),
+        row("b", "pseudo", "val", "fixed", 0.8),
         row("b", "cam", "train", "fixed", 0.9),
     ]
     files = [tmp_path / f"m{i}.csv" for i in range(3)]
@@ -426,11 +578,22 @@ def test_collect_metrics_orders_rows_and_columns(tmp_path: Path) -> None:
     out = tmp_path / "results" / "miou.csv"
     table = run_collect_metrics(files, out, classes=["background", "x"])
 
-    columns = ["dataset", "experiment", "stage", "split", "threshold", "bg_threshold", "miou",
-               "pixel_acc", "iou_background", "iou_x"]  # fmt: skip
+    columns = [
+        "dataset",
+        "experiment",
+        "stage",
+        "split",
+        "threshold",
+        "bg_threshold",
+        "miou",
+        "pixel_acc",
+        "iou_background",
+        "iou_x",
+    ]
     rank = {"cam": 0, "pseudo": 1, "seg": 2}
-    expected = sorted(rows, key=lambda r: (r["experiment"], rank[r["stage"]], r["split"],
-                                           r["threshold"]))  # fmt: skip
+    expected = sorted(
+        rows, key=lambda r: (r["experiment"], rank[r["stage"]], r["split"], r["threshold"])
+    )
     written = pd.read_csv(out)
     for frame in (table, written):
         assert list(frame.columns) == columns
@@ -442,8 +605,14 @@ def test_collect_metrics_orders_rows_and_columns(tmp_path: Path) -> None:
 
 def test_collect_metrics_missing_column(tmp_path: Path) -> None:
     good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
-    base = {"experiment": "a", "stage": "cam", "split": "val", "threshold": "fixed",
-            "bg_threshold": 0.3, "miou": 0.5}  # fmt: skip
+    base = {
+        "experiment": "a",
+        "stage": "cam",
+        "split": "val",
+        "threshold": "fixed",
+        "bg_threshold": 0.3,
+        "miou": 0.5,
+    }
     _metric_csv(good, [base])
     pd.read_csv(good).drop(columns=["iou_x"]).to_csv(bad, index=False)
     with pytest.raises(ValueError, match="iou_x"):
@@ -531,10 +700,21 @@ def test_one_line_errors_lets_other_errors_through() -> None:
 # Training / inference smoke tests
 
 BACKBONE = {"name": "resnet", "depth": 10, "output_stride": 16, "base_width": 4, "frozen_bn": False}
-TRAIN = {"steps": 2, "batch_size": 2, "optimizer": "adamw", "lr": 1e-3, "momentum": 0.9,
-         "weight_decay": 1e-4, "poly_power": 0.9, "lr_mults": {"backbone": 1.0, "head": 1.0},
-         "crop_size": 32, "scale_range": [0.8, 1.2], "jitter": 0.1, "num_workers": 0,
-         "checkpoint_every": 1}  # fmt: skip
+TRAIN = {
+    "steps": 2,
+    "batch_size": 2,
+    "optimizer": "adamw",
+    "lr": 1e-3,
+    "momentum": 0.9,
+    "weight_decay": 1e-4,
+    "poly_power": 0.9,
+    "lr_mults": {"backbone": 1.0, "head": 1.0},
+    "crop_size": 32,
+    "scale_range": [0.8, 1.2],
+    "jitter": 0.1,
+    "num_workers": 0,
+    "checkpoint_every": 1,
+}
 
 
 def _assert_checkpoint(path: Path, build, classes: list[str]) -> torch.nn.Module:
@@ -556,12 +736,21 @@ def _assert_loss_log(path: Path, steps: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def cam_model(synth_root: Path, synth_index: Path,
-              tmp_path_factory: pytest.TempPathFactory) -> Path:  # fmt: skip
+def cam_model(
+    synth_root: Path, synth_index: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     out = tmp_path_factory.mktemp("cam")
-    run_train_cam(synth_index, synth_root, out / "cam.pt", out / "loss.csv", split="train_aug",
-                  model={"backbone": BACKBONE, "pretrained": None, "detach_until": None},
-                  train=TRAIN, seed=0, device=CPU)  # fmt: skip
+    run_train_cam(
+        synth_index,
+        synth_root,
+        out / "cam.pt",
+        out / "loss.csv",
+        split="train_aug",
+        model={"backbone": BACKBONE, "pretrained": None, "detach_until": None},
+        train=TRAIN,
+        seed=0,
+        device=CPU,
+    )
     return out / "cam.pt"
 
 
@@ -572,11 +761,20 @@ def test_train_cam_smoke(cam_model: Path) -> None:
     _assert_loss_log(cam_model.parent / "loss.csv", TRAIN["steps"])
 
 
-def test_infer_cam_writes_present_classes(synth_root: Path, synth_index: Path, cam_model: Path,
-                                          tmp_path: Path) -> None:  # fmt: skip
+def test_infer_cam_writes_present_classes(
+    synth_root: Path, synth_index: Path, cam_model: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "parent" / "cams"
-    run_infer_cam(synth_index, synth_root, cam_model, out, split="val", scales=[1.0, 0.5],
-                  flip=True, device=CPU)  # fmt: skip
+    run_infer_cam(
+        synth_index,
+        synth_root,
+        cam_model,
+        out,
+        split="val",
+        scales=[1.0, 0.5],
+        flip=True,
+        device=CPU,
+    )
     ids = _split_ids(synth_root, "val")
     assert sorted(os.listdir(out)) == sorted([f"{i}.npz" for i in ids] + ["manifest.json"])
     assert os.listdir(out.parent) == ["cams"]
@@ -590,26 +788,43 @@ def test_infer_cam_writes_present_classes(synth_root: Path, synth_index: Path, c
 
 
 @pytest.mark.parametrize("external_masks", [False, True])
-def test_train_and_infer_seg_smoke(synth_root: Path, synth_index: Path, tmp_path: Path,
-                                   external_masks: bool) -> None:  # fmt: skip
+def test_train_and_infer_seg_smoke(
+    synth_root: Path, synth_index: Path, tmp_path: Path, external_masks: bool
+) -> None:
     mask_dir: str | Path = "SegmentationClassAug"  # relative: resolved under root
     if external_masks:  # an absolute pseudo-mask folder outside the dataset tree
         mask_dir = tmp_path / "pseudo"
         shutil.copytree(synth_root / "SegmentationClassAug", mask_dir)
-    model_cfg = {"head": "v3", "aspp_channels": 8, "atrous_rates": [2, 4], "pretrained": None,
-                 "backbone": {**BACKBONE, "output_stride": 8}}  # fmt: skip
+    model_cfg = {
+        "head": "v3",
+        "aspp_channels": 8,
+        "atrous_rates": [2, 4],
+        "pretrained": None,
+        "backbone": {**BACKBONE, "output_stride": 8},
+    }
     ckpt = tmp_path / "seg.pt"
-    run_train_seg(synth_index, synth_root, ckpt, tmp_path / "loss.csv", split="train_aug",
-                  mask_dir=mask_dir, model_name="deeplab", model=model_cfg,
-                  train=TRAIN, seed=0, device=CPU)  # fmt: skip
+    run_train_seg(
+        synth_index,
+        synth_root,
+        ckpt,
+        tmp_path / "loss.csv",
+        split="train_aug",
+        mask_dir=mask_dir,
+        model_name="deeplab",
+        model=model_cfg,
+        train=TRAIN,
+        seed=0,
+        device=CPU,
+    )
     model = _assert_checkpoint(ckpt, build_seg_model, SYNTH_CLASSES)
     with torch.no_grad():
         assert model(torch.zeros(1, 3, 20, 28))["out"].shape == (1, len(SYNTH_CLASSES), 20, 28)
     _assert_loss_log(tmp_path / "loss.csv", TRAIN["steps"])
 
     out = tmp_path / "pred"
-    run_infer_seg(synth_index, synth_root, ckpt, out, split="val", scales=[1.0], flip=True,
-                  device=CPU)  # fmt: skip
+    run_infer_seg(
+        synth_index, synth_root, ckpt, out, split="val", scales=[1.0], flip=True, device=CPU
+    )
     for image_id in _split_ids(synth_root, "val"):
         with Image.open(synth_root / "JPEGImages" / f"{image_id}.jpg") as img:
             size = img.size

@@ -31,8 +31,9 @@ def _noisy(sample: np.ndarray, rng: np.random.Generator) -> dict:
 def _run(tmp_path, *, crash_at: int | None = None) -> torch.nn.Module:
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Dropout(0.2), torch.nn.Linear(8, 1))
-    optimizer = build_optimizer([{"params": model.parameters()}], name="sgd", lr=0.05,
-                                weight_decay=1e-4, momentum=0.9)  # fmt: skip
+    optimizer = build_optimizer(
+        [{"params": model.parameters()}], name="sgd", lr=0.05, weight_decay=1e-4, momentum=0.9
+    )
     calls = {"n": 0}
 
     def loss_fn(net, batch):
@@ -42,10 +43,19 @@ def _run(tmp_path, *, crash_at: int | None = None) -> torch.nn.Module:
         return ((net(batch["x"]).squeeze(1) - batch["y"]) ** 2).mean()
 
     train_steps(
-        model=model, dataset=SeededDataset(_Points(), _noisy, seed=3), loss_fn=loss_fn,
-        optimizer=optimizer, steps=17, batch_size=4, seed=3, device=torch.device("cpu"),
-        poly_power=0.9, resume_path=tmp_path / "model.pt.resume", fingerprint="f",
-        checkpoint_every=5, log_every=2,
+        model=model,
+        dataset=SeededDataset(_Points(), _noisy, seed=3),
+        loss_fn=loss_fn,
+        optimizer=optimizer,
+        steps=17,
+        batch_size=4,
+        seed=3,
+        device=torch.device("cpu"),
+        poly_power=0.9,
+        resume_path=tmp_path / "model.pt.resume",
+        fingerprint="f",
+        checkpoint_every=5,
+        log_every=2,
     )
     return model
 
@@ -73,13 +83,22 @@ def test_checkpoint_of_another_config_is_ignored(tmp_path):
 
 def test_poly_schedule_formula_and_group_multipliers():
     w1, w2 = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
-    opt = build_optimizer([{"name": "backbone", "params": [w1]}, {"name": "head", "params": [w2]}],
-                          name="sgd", lr=0.1, weight_decay=0.0,
-                          lr_mults={"backbone": 1.0, "head": 10.0})  # fmt: skip
+    opt = build_optimizer(
+        [{"name": "backbone", "params": [w1]}, {"name": "head", "params": [w2]}],
+        name="sgd",
+        lr=0.1,
+        weight_decay=0.0,
+        lr_mults={"backbone": 1.0, "head": 10.0},
+    )
     set_poly_lr(opt, 30, 100, 0.9)
     assert opt.param_groups[0]["lr"] == pytest.approx(0.1 * 0.7**0.9)
     assert opt.param_groups[1]["lr"] == pytest.approx(1.0 * 0.7**0.9)
     assert poly_lr(0.1, 100, 100) == 0.0
     with pytest.raises(ValueError, match="'head'"):
-        build_optimizer([{"name": "head", "params": [w2]}], name="sgd", lr=0.1, weight_decay=0.0,
-                        lr_mults={"backbone": 1.0})  # fmt: skip
+        build_optimizer(
+            [{"name": "head", "params": [w2]}],
+            name="sgd",
+            lr=0.1,
+            weight_decay=0.0,
+            lr_mults={"backbone": 1.0},
+        )

@@ -22,8 +22,14 @@ def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.Compl
     """Run the repository's workflow in ``workdir`` (which holds its own config.yaml copy)."""
     if not (workdir / "config.yaml").exists():
         shutil.copy(REPO / "config.yaml", workdir / "config.yaml")
-    cmd = [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-           *args]  # fmt: skip
+    cmd = [
+        str(SNAKEMAKE),
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        *args,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 
@@ -45,7 +51,9 @@ def test_unknown_config_key_is_named(tmp_path):
 
 
 def test_dangling_name_is_named(tmp_path):
-    overlay = write_overlay(tmp_path / "bad.yaml", {"experiments": {"baseline": {"seg_model": "unet"}}})
+    overlay = write_overlay(
+        tmp_path / "bad.yaml", {"experiments": {"baseline": {"seg_model": "unet"}}}
+    )
     result = snakemake(tmp_path, "-n", "--configfile", str(overlay))
     assert result.returncode != 0
     assert "experiments.baseline.seg_model: 'unet'" in result.stderr + result.stdout
@@ -65,8 +73,18 @@ def test_voc_dry_run_on_generated_tree(tmp_path):
     overlay = write_overlay(tmp_path / "voc.yaml", {"datasets": {"voc": {"root": str(root)}}})
     result = snakemake(tmp_path, "-n", "results/voc/miou.csv", "--configfile", str(overlay))
     assert result.returncode == 0, result.stderr + result.stdout
-    for rule in ("check_dataset", "train_cam", "infer_cam", "eval_cam", "make_pseudo_labels",
-                 "eval_pseudo_labels", "train_seg", "infer_seg", "eval_seg", "collect_metrics"):
+    for rule in (
+        "check_dataset",
+        "train_cam",
+        "infer_cam",
+        "eval_cam",
+        "make_pseudo_labels",
+        "eval_pseudo_labels",
+        "train_seg",
+        "infer_seg",
+        "eval_seg",
+        "collect_metrics",
+    ):
         assert rule in result.stdout, rule
 
 
@@ -83,29 +101,42 @@ def test_tiny_end_to_end_run_is_complete_and_repeatable(tmp_path):
     table = pd.read_csv(runs[0])
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     classes = config["datasets"]["synth"]["classes"]
-    expected_columns = ["dataset", "experiment", "stage", "split", "threshold", "bg_threshold",
-                        "miou", "pixel_acc"] + [f"iou_{c}" for c in classes]  # fmt: skip
+    expected_columns = [
+        "dataset",
+        "experiment",
+        "stage",
+        "split",
+        "threshold",
+        "bg_threshold",
+        "miou",
+        "pixel_acc",
+    ] + [f"iou_{c}" for c in classes]
     assert list(table.columns) == expected_columns
     keys = set(zip(table.experiment, table.stage, table.split, table.threshold, strict=True))
     assert keys == {
-        ("baseline", "cam", "train", "fixed"), ("baseline", "cam", "train", "oracle"),
-        ("baseline", "pseudo", "train", "fixed"), ("baseline", "seg", "val", "none"),
+        ("baseline", "cam", "train", "fixed"),
+        ("baseline", "cam", "train", "oracle"),
+        ("baseline", "pseudo", "train", "fixed"),
+        ("baseline", "seg", "val", "none"),
         ("oracle", "seg", "val", "none"),
-    }  # fmt: skip
+    }
     assert table.miou.between(0, 1).all() and table.pixel_acc.between(0, 1).all()
     # Same seed, same machine: byte-identical results.
     assert runs[0].read_bytes() == runs[1].read_bytes()
 
     exp = tmp_path / "first" / "results" / "synth" / "baseline"
-    train_ids = (tmp_path / "first" / "results/synth/dataset/ImageSets/Segmentation/train_aug.txt")
+    train_ids = tmp_path / "first" / "results/synth/dataset/ImageSets/Segmentation/train_aug.txt"
     n_train = len(train_ids.read_text().split())
     assert len(list((exp / "cam" / "maps").glob("*.npz"))) == n_train
     assert len(list((exp / "pseudo" / "masks").glob("*.png"))) == n_train
     assert (exp / "cam" / "eval" / "threshold_curve.csv").is_file()
     assert len(pd.read_csv(exp / "seg" / "train_log.csv")) > 0
     # No temporary or resume files left behind by the atomic writers.
-    leftovers = [p for p in (tmp_path / "first" / "results").rglob("*")
-                 if ".tmp" in p.name or p.name.endswith(".resume")]  # fmt: skip
+    leftovers = [
+        p
+        for p in (tmp_path / "first" / "results").rglob("*")
+        if ".tmp" in p.name or p.name.endswith(".resume")
+    ]
     assert leftovers == []
 
 
@@ -115,7 +146,9 @@ def test_bad_dataset_stops_before_training_with_one_line(tmp_path):
     missing = (root / "ImageSets/Segmentation/train.txt").read_text().split()[1]
     (root / "JPEGImages" / f"{missing}.jpg").unlink()
     overlay = write_overlay(tmp_path / "voc.yaml", {"datasets": {"voc": {"root": str(root)}}})
-    result = snakemake(tmp_path, "--cores", "1", "results/voc/miou.csv", "--configfile", str(overlay))
+    result = snakemake(
+        tmp_path, "--cores", "1", "results/voc/miou.csv", "--configfile", str(overlay)
+    )
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if "wsss ERROR" in line]
     assert len(errors) == 1 and f"{missing}.jpg" in errors[0], result.stderr[-3000:]

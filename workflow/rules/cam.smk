@@ -4,6 +4,7 @@
 rule train_cam:
     input:
         index=f"{R}/dataset_index.json",
+        pretrained=pretrained("cam", "model"),
     output:
         model=f"{X}/cam/model.pt",
         loss_log=f"{X}/cam/train_log.csv",
@@ -53,7 +54,7 @@ rule eval_cam:
     params:
         root=dataset_root,
         split=section("stage_splits", "eval_train"),
-        gt_dir=section("gt_dirs", "eval"),
+        gt_dir=split_masks("eval_train"),
         eval=section("cam", "eval"),
     conda:
         "../../envs/wsss.yaml"

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from wsss.config import check_references
+from wsss.config import check_references, missing_root_message
 
 try:
     check_references(config)
@@ -56,13 +56,7 @@ def dataset_sources(wildcards):
     if "synthetic" in spec:
         return root
     if root is None or not Path(root).is_dir():
-        raise WorkflowError(
-            f"datasets.{wildcards.dataset}.root is "
-            f"{'not set' if root is None else repr(root) + ', which is not a folder'}: "
-            "set it in config.yaml (or --config) to a VOC-format folder holding JPEGImages/, "
-            "SegmentationClass/, SegmentationClassAug/ and ImageSets/Segmentation/<split>.txt "
-            f"for the splits {sorted(spec['splits'])}"
-        )
+        raise WorkflowError(missing_root_message(wildcards.dataset, root, spec["splits"]))
     files = [f"{root}/ImageSets/Segmentation/{split}.txt" for split in spec["splits"]]
     if spec["labels_file"]:
         files.append(f"{root}/{spec['labels_file']}")
@@ -80,17 +74,31 @@ def seg_model_config(wildcards):
     return DATASETS[wildcards.dataset]["seg"]["models"][name]
 
 
+def split_masks(stage):
+    """A params function: the ground-truth mask folder of the split a stage uses."""
+
+    def lookup(wildcards):
+        spec = DATASETS[wildcards.dataset]
+        return spec["splits"][spec["stage_splits"][stage]]
+
+    return lookup
+
+
 def seg_masks(wildcards):
-    """Training masks: the experiment's pseudo masks, or nothing extra for ground truth."""
+    """Training masks of train_seg: the experiment's pseudo masks (none: ground truth)."""
     if EXPERIMENTS[wildcards.experiment]["supervision"] == "full":
         return []
     return f"{X}/pseudo/masks".format(**wildcards)
 
 
-def seg_mask_dir(wildcards):
-    if EXPERIMENTS[wildcards.experiment]["supervision"] == "full":
-        return DATASETS[wildcards.dataset]["gt_dirs"]["train"]
-    return str(Path(f"{X}/pseudo/masks".format(**wildcards)).resolve())
+def pretrained(*keys):
+    """An input function: the local pretrained-weights file a model config names, if any."""
+
+    def lookup(wildcards):
+        node = seg_model_config(wildcards) if keys == ("seg",) else section(*keys)(wildcards)
+        return node["pretrained"] or []
+
+    return lookup
 
 
 def seg_train_threads(wildcards):

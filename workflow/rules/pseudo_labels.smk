@@ -31,7 +31,7 @@ rule eval_pseudo_labels:
     params:
         root=dataset_root,
         split=section("stage_splits", "eval_train"),
-        gt_dir=section("gt_dirs", "eval"),
+        gt_dir=split_masks("eval_train"),
         bg_threshold=section("pseudo_labels", "bg_threshold"),
     conda:
         "../../envs/wsss.yaml"

@@ -5,13 +5,14 @@ rule train_seg:
     input:
         index=f"{R}/dataset_index.json",
         masks=seg_masks,
+        pretrained=pretrained("seg"),
     output:
         model=f"{X}/seg/model.pt",
         loss_log=f"{X}/seg/train_log.csv",
     params:
         root=dataset_root,
         split=section("stage_splits", "train"),
-        mask_dir=seg_mask_dir,
+        gt_dir=split_masks("train"),
         model_name=experiment_value("seg_model"),
         model=seg_model_config,
         train=section("seg", "train"),
@@ -55,7 +56,7 @@ rule eval_seg:
     params:
         root=dataset_root,
         split=section("stage_splits", "eval_val"),
-        gt_dir=section("gt_dirs", "eval"),
+        gt_dir=split_masks("eval_val"),
     conda:
         "../../envs/wsss.yaml"
     log:

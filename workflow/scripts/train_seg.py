@@ -1,5 +1,7 @@
 """Rule train_seg: segmentation network on pseudo masks (or ground truth for the oracle)."""
 
+from pathlib import Path
+
 from wsss.stages.seg import run_train_seg
 from wsss.utils.runtime import one_line_errors, pick_device, start_job
 
@@ -11,7 +13,10 @@ with one_line_errors():
         snakemake.output.model,
         snakemake.output.loss_log,
         split=snakemake.params.split,
-        mask_dir=snakemake.params.mask_dir,
+        # weak supervision: the pseudo-mask folder; full: the ground-truth folder under root
+        mask_dir=Path(snakemake.input.masks).resolve()
+        if snakemake.input.masks
+        else snakemake.params.gt_dir,
         model_name=snakemake.params.model_name,
         model=snakemake.params.model,
         train=snakemake.params.train,

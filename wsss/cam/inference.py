@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -9,48 +10,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = [
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
-    "normalize_image",
-    "multiscale_cams",
-    "normalize_present",
-]
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def normalize_image(image: np.ndarray) -> torch.Tensor:
-    """ImageNet-normalise an RGB image (CAM-family convention, IRN/PSA/SEAM).
-
-    Args:
-        image: ``(H, W, 3)`` uint8 RGB.
-
-    Returns:
-        ``(3, H, W)`` float32 tensor ``(image / 255 − mean) / std`` per channel.
-
-    Raises:
-        ValueError: if ``image`` is not a uint8 ``(H, W, 3)`` array.
-    """
-    image = np.asarray(image)
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"expected a uint8 (H, W, 3) image, got {image.dtype} {image.shape}")
-    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    return (x - mean) / std
+__all__ = ["multiscale_cams", "normalize_present"]
 
 
 def multiscale_cams(
-    model: nn.Module, image: torch.Tensor, *, scales: Sequence[float], flip: bool
+    model: nn.Module, image: torch.Tensor, *, scales: Sequence[float], flip: bool, stride: int = 1
 ) -> torch.Tensor:
     """Sum a model's CAMs over rescaled (and horizontally flipped) copies of one image.
 
     IRN recipe (Ahn et al., CVPR 2019): for each scale ``s`` the image is resized bilinearly
     (``align_corners=False``) to ``(round(H·s), round(W·s))``; ``model.cams`` runs on the batch
     ``[img, flip(img)]`` (just ``[img]`` without ``flip``); the flipped map is flipped back and the
-    two are summed; each scale's map is resized bilinearly to ``(H, W)`` and the scales are summed.
+    two are summed; each scale's map is resized bilinearly to the stride-aligned canvas
+    ``(stride·⌈H/stride⌉, stride·⌈W/stride⌉)``, cropped to ``(H, W)``, and the scales are summed.
+    The canvas keeps every feature cell ``stride`` pixels wide, as in IRN's ``high_res`` output.
     The model's train/eval mode is left to the caller (use ``model.eval()``).
 
     Args:
@@ -58,6 +31,7 @@ def multiscale_cams(
         image: ``(3, H, W)`` normalised float image.
         scales: positive scale factors, e.g. ``(1.0, 0.5, 1.5, 2.0)``.
         flip: also evaluate the horizontally flipped image.
+        stride: the model's output stride (1 = resize straight to ``(H, W)``).
 
     Returns:
         ``(K, H, W)`` float32 tensor on ``image``'s device (not normalised).
@@ -70,6 +44,7 @@ def multiscale_cams(
     if len(scales) == 0 or any(s <= 0 for s in scales):
         raise ValueError(f"scales must be a non-empty list of positive numbers, got {scales!r}")
     height, width = image.shape[-2:]
+    canvas = (stride * math.ceil(height / stride), stride * math.ceil(width / stride))
     total: torch.Tensor | None = None
     with torch.no_grad():
         for s in scales:
@@ -79,9 +54,8 @@ def multiscale_cams(
                 x = torch.cat([x, x.flip(-1)], dim=0)
             cam = model.cams(x).float()
             cam_s = cam[0] + cam[1].flip(-1) if flip else cam[0]
-            cam_s = F.interpolate(
-                cam_s[None], size=(height, width), mode="bilinear", align_corners=False
-            )[0]
+            cam_s = F.interpolate(cam_s[None], size=canvas, mode="bilinear", align_corners=False)
+            cam_s = cam_s[0, :, :height, :width]
             total = cam_s if total is None else total + cam_s
     return total
 

@@ -141,9 +141,7 @@ def sweep_confusion(
         raise ValueError(f"thresholds must be sorted ascending, got {grid.tolist()}")
     gt = np.asarray(gt)
     if gt.shape != cams.shape[1:]:
-        raise ValueError(
-            f"gt shape {gt.shape} does not match cams spatial shape {cams.shape[1:]}"
-        )
+        raise ValueError(f"gt shape {gt.shape} does not match cams spatial shape {cams.shape[1:]}")
     if not np.issubdtype(gt.dtype, np.integer):
         raise ValueError(f"gt must have an integer dtype, got {gt.dtype}")
     if int(ids.max()) >= num_classes:

@@ -21,11 +21,27 @@ _PARTS = (  # (pattern, colour a, colour b): saturated, high-contrast, one per c
     ("zigzag", (255, 100, 0), (100, 0, 180)),
 )
 _BODY_PALETTE = np.array(  # bright, desaturated, shared by all classes; brighter than backgrounds
-    [(225, 205, 215), (205, 215, 232), (232, 226, 200), (215, 205, 232), (205, 230, 215),
-     (230, 215, 205)], dtype=np.float32)  # fmt: skip
+    [
+        (225, 205, 215),
+        (205, 215, 232),
+        (232, 226, 200),
+        (215, 205, 232),
+        (205, 230, 215),
+        (230, 215, 205),
+    ],
+    dtype=np.float32,
+)
 _BODY_TINTS = np.array(  # one pastel hue per class, mixed into the body by the body_tint knob
-    [(240, 170, 170), (170, 240, 170), (170, 180, 245), (240, 235, 150), (235, 160, 235),
-     (150, 235, 235)], dtype=np.float32)  # fmt: skip
+    [
+        (240, 170, 170),
+        (170, 240, 170),
+        (170, 180, 245),
+        (240, 235, 150),
+        (235, 160, 235),
+        (150, 235, 235),
+    ],
+    dtype=np.float32,
+)
 
 
 def _smooth(rng: np.random.Generator, h: int, w: int, cell: int) -> np.ndarray:
@@ -110,15 +126,30 @@ def _canonical(family: str) -> tuple[np.ndarray, np.ndarray | None]:
         return np.stack([r * np.cos(a), r * np.sin(a)], 1), None
     if family == "cross":
         t = 0.3
-        return np.array([(t, t), (1, t), (1, -t), (t, -t), (t, -1), (-t, -1), (-t, -t), (-1, -t),
-                         (-1, t), (-t, t), (-t, 1), (t, 1)]) / np.hypot(1, t), None  # fmt: skip
+        return np.array(
+            [
+                (t, t),
+                (1, t),
+                (1, -t),
+                (t, -t),
+                (t, -1),
+                (-t, -1),
+                (-t, -t),
+                (-1, -t),
+                (-1, t),
+                (-t, t),
+                (-t, 1),
+                (t, 1),
+            ]
+        ) / np.hypot(1, t), None
     if family == "crescent":
         return circle, 0.8 * circle + np.array([0.45, 0.0])
     raise ValueError(f"unknown shape family {family!r}; valid: {SHAPE_FAMILIES}")
 
 
-def _shape_mask(family: str, h: int, w: int, rng: np.random.Generator, size: float,
-                aspect: float) -> np.ndarray:
+def _shape_mask(
+    family: str, h: int, w: int, rng: np.random.Generator, size: float, aspect: float
+) -> np.ndarray:
     """Random pose of a shape whose longest extent is ``size`` px, fully inside the image."""
     outline, hole = _canonical(family)
     theta = rng.uniform(0, 2 * np.pi)
@@ -170,9 +201,10 @@ def _part_texture(c: int, rng: np.random.Generator, h: int, w: int) -> np.ndarra
     return np.where(on[..., None], np.float32(col_a), np.float32(col_b)).astype(np.float32)
 
 
-def _body(rng: np.random.Generator, mask: np.ndarray, contrast: float, cls: int,
-          tint: float) -> np.ndarray:  # fmt: skip
-    """Bland fill: a shared-palette colour (mixed with the class hue by ``tint``) + shading + noise."""
+def _body(
+    rng: np.random.Generator, mask: np.ndarray, contrast: float, cls: int, tint: float
+) -> np.ndarray:
+    """Bland fill: a shared-palette colour (mixed with the class hue by ``tint``) + noise."""
     h, w = mask.shape
     ys, xs = np.nonzero(mask)
     a = rng.uniform(0, 2 * np.pi)
@@ -217,8 +249,17 @@ def draw_image(rng: np.random.Generator, p: dict) -> tuple[np.ndarray, np.ndarra
         for o in objects:
             o["vis"] &= ~mask
         part = _part_mask(mask, rng, p["part_fraction"])
-        objects.append({"class": c, "scale": size / min(h, w), "mask": mask, "vis": mask.copy(),
-                        "part": part, "area": int(mask.sum()), "part_area": int(part.sum())})
+        objects.append(
+            {
+                "class": c,
+                "scale": size / min(h, w),
+                "mask": mask,
+                "vis": mask.copy(),
+                "part": part,
+                "area": int(mask.sum()),
+                "part_area": int(part.sum()),
+            }
+        )
     nbg = len(BACKGROUND_TEXTURES)
     if objects and rng.random() < p["context_bias"]:
         bg_name = BACKGROUND_TEXTURES[objects[int(rng.integers(len(objects)))]["class"] % nbg]
@@ -228,12 +269,23 @@ def draw_image(rng: np.random.Generator, p: dict) -> tuple[np.ndarray, np.ndarra
     _add_clutter(img, rng, p["clutter"])
     label = np.zeros((h, w), np.uint8)
     for o in objects:  # later objects occlude earlier ones
-        img = np.where(o["mask"][..., None], _body(rng, o["mask"], p["body_contrast"], o["class"], p["body_tint"]), img)
+        img = np.where(
+            o["mask"][..., None],
+            _body(rng, o["mask"], p["body_contrast"], o["class"], p["body_tint"]),
+            img,
+        )
         img = np.where(o["part"][..., None], _part_texture(o["class"], rng, h, w), img)
         label[o["mask"]] = o["class"] + 1
-    records = [{"class": p["fg_class_names"][o["class"]], "scale": round(o["scale"], 4),
-                "area": o["area"], "part_area": o["part_area"], "visible_area": int(o["vis"].sum())}
-               for o in objects]
+    records = [
+        {
+            "class": p["fg_class_names"][o["class"]],
+            "scale": round(o["scale"], 4),
+            "area": o["area"],
+            "part_area": o["part_area"],
+            "visible_area": int(o["vis"].sum()),
+        }
+        for o in objects
+    ]
     img = cv2.GaussianBlur(img.astype(np.float32), (3, 3), 0.5)
     img = img + p["noise_std"] * rng.standard_normal(img.shape).astype(np.float32)
     image = np.clip(np.round(img), 0, 255).astype(np.uint8)

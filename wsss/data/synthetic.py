@@ -49,22 +49,31 @@ def _check(p: dict) -> None:
             f"names (one per shape family {SHAPE_FAMILIES})"
         )
     rules = {
-        "num_train_aug": p["num_train_aug"] >= 1, "num_val": p["num_val"] >= 0,
+        "num_train_aug": p["num_train_aug"] >= 1,
+        "num_val": p["num_val"] >= 0,
         "num_train": 0 <= p["num_train"] <= p["num_train_aug"],
-        "image_size_range": 32 <= lo_i <= hi_i, "scale_range": 0 < lo_s <= hi_s <= 1,
-        "aspect_range": 0 < lo_a <= hi_a <= 1, "part_fraction": 0 < p["part_fraction"] < 1,
-        "context_bias": 0 <= p["context_bias"] <= 1, "max_objects": p["max_objects"] >= 1,
-        "min_visible": 0 <= p["min_visible"] <= 1, "border_width": p["border_width"] >= 0,
-        "clutter": p["clutter"] >= 0, "body_contrast": p["body_contrast"] >= 0,
+        "image_size_range": 32 <= lo_i <= hi_i,
+        "scale_range": 0 < lo_s <= hi_s <= 1,
+        "aspect_range": 0 < lo_a <= hi_a <= 1,
+        "part_fraction": 0 < p["part_fraction"] < 1,
+        "context_bias": 0 <= p["context_bias"] <= 1,
+        "max_objects": p["max_objects"] >= 1,
+        "min_visible": 0 <= p["min_visible"] <= 1,
+        "border_width": p["border_width"] >= 0,
+        "clutter": p["clutter"] >= 0,
+        "body_contrast": p["body_contrast"] >= 0,
         "body_tint": 0 <= p["body_tint"] <= 1,
-        "noise_std": p["noise_std"] >= 0, "jpeg_quality": 1 <= p["jpeg_quality"] <= 100,
+        "noise_std": p["noise_std"] >= 0,
+        "jpeg_quality": 1 <= p["jpeg_quality"] <= 100,
     }
     for key, ok in rules.items():
         if not ok:
             raise ValueError(f"invalid synthetic-data parameter {key}={p[key]!r}")
     if lo_s * lo_i < 12:
-        raise ValueError(f"scale_range {p['scale_range']} with images of {lo_i} px allows objects "
-                         "smaller than 12 px; raise scale_range[0] or image_size_range[0]")
+        raise ValueError(
+            f"scale_range {p['scale_range']} with images of {lo_i} px allows objects "
+            "smaller than 12 px; raise scale_range[0] or image_size_range[0]"
+        )
 
 
 def generate(
@@ -139,17 +148,25 @@ def generate(
         ValueError: an argument out of range (names the argument).
     """
     p = {
-        "seed": int(seed), "fg_class_names": [str(n) for n in fg_class_names],
-        "num_train_aug": int(num_train_aug), "num_train": int(num_train), "num_val": int(num_val),
-        "image_size_range": [int(v) for v in image_size_range], "max_objects": int(max_objects),
+        "seed": int(seed),
+        "fg_class_names": [str(n) for n in fg_class_names],
+        "num_train_aug": int(num_train_aug),
+        "num_train": int(num_train),
+        "num_val": int(num_val),
+        "image_size_range": [int(v) for v in image_size_range],
+        "max_objects": int(max_objects),
         "scale_range": [float(v) for v in scale_range],
-        "aspect_range": [float(v) for v in aspect_range], "part_fraction": float(part_fraction),
-        "body_contrast": float(body_contrast), "body_tint": float(body_tint),
+        "aspect_range": [float(v) for v in aspect_range],
+        "part_fraction": float(part_fraction),
+        "body_contrast": float(body_contrast),
+        "body_tint": float(body_tint),
         "context_bias": float(context_bias),
-        "clutter": float(clutter), "min_visible": float(min_visible),
-        "border_width": int(border_width), "noise_std": float(noise_std),
+        "clutter": float(clutter),
+        "min_visible": float(min_visible),
+        "border_width": int(border_width),
+        "noise_std": float(noise_std),
         "jpeg_quality": int(jpeg_quality),
-    }  # fmt: skip
+    }
     _check(p)
     root = Path(root)
     if root.exists() and not overwrite:
@@ -181,7 +198,7 @@ def _write_tree(out: Path, p: dict) -> None:
     for sub in ("JPEGImages", "SegmentationClass", "SegmentationClassAug"):
         (out / sub).mkdir()
     palette, labels, records = voc_palette(), {}, {}
-    for image_id, child in zip(ids, seeds):
+    for image_id, child in zip(ids, seeds, strict=True):
         image, label, records[image_id] = draw_image(np.random.default_rng(child), p)
         Image.fromarray(image).save(
             out / "JPEGImages" / f"{image_id}.jpg", quality=p["jpeg_quality"], subsampling=0
@@ -196,7 +213,16 @@ def _write_tree(out: Path, p: dict) -> None:
     write_ids(split_dir / "train.txt", ids[: p["num_train"]])
     write_ids(split_dir / "val.txt", ids[n_aug:])
     write_image_labels(out / "cls_labels.csv", labels, p["fg_class_names"])
-    preferred = {name: BACKGROUND_TEXTURES[c % len(BACKGROUND_TEXTURES)]
-                 for c, name in enumerate(p["fg_class_names"])}  # fmt: skip
-    write_json(out / "synthetic.json", {"params": p, "shape_families": list(SHAPE_FAMILIES),
-                                        "preferred_background": preferred, "images": records})
+    preferred = {
+        name: BACKGROUND_TEXTURES[c % len(BACKGROUND_TEXTURES)]
+        for c, name in enumerate(p["fg_class_names"])
+    }
+    write_json(
+        out / "synthetic.json",
+        {
+            "params": p,
+            "shape_families": list(SHAPE_FAMILIES),
+            "preferred_background": preferred,
+            "images": records,
+        },
+    )

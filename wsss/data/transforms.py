@@ -9,18 +9,46 @@ horizontal flip with p = 0.5.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import cv2
 import numpy as np
+import torch
 
-IMAGENET_MEAN_PIXEL = (124, 116, 104)  # ImageNet RGB mean × 255, rounded
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+IMAGENET_MEAN_PIXEL = tuple(round(255 * m) for m in IMAGENET_MEAN)  # the padding of crops
 
-__all__ = ["random_scale", "random_crop", "random_hflip", "color_jitter", "augment_pair"]
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "normalize_image",
+    "random_scale",
+    "random_crop",
+    "random_hflip",
+    "color_jitter",
+    "augment_pair",
+    "TrainTransform",
+]
+
+
+def normalize_image(image: np.ndarray) -> torch.Tensor:
+    """ImageNet-normalise a uint8 ``(H, W, 3)`` RGB image into a ``(3, H, W)`` float32 tensor,
+    ``(image / 255 − mean) / std`` (the CAM-family convention of IRN/PSA/SEAM, spec §1.1)."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected a uint8 (H, W, 3) image, got {image.dtype} {image.shape}")
+    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
+    return (x - torch.tensor(IMAGENET_MEAN).view(3, 1, 1)) / torch.tensor(IMAGENET_STD).view(
+        3, 1, 1
+    )
 
 
 def random_scale(
-    image: np.ndarray, mask: np.ndarray | None, scale_range: Sequence[float], rng: np.random.Generator
+    image: np.ndarray,
+    mask: np.ndarray | None,
+    scale_range: Sequence[float],
+    rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Rescale by s ~ U[scale_range]; image bilinear, mask nearest (labels must not be blended)."""
     lo, hi = scale_range
@@ -109,3 +137,37 @@ def augment_pair(
     return random_crop(
         image, mask, crop_size, rng, image_fill=IMAGENET_MEAN_PIXEL, ignore_index=ignore_index
     )
+
+
+class TrainTransform:
+    """A dataset sample → augmented, normalised tensors, drawing from the given RNG.
+
+    Keeps ``labels`` (image-level, float32) and turns ``mask`` into int64 when the sample has
+    them. A class rather than a closure, so DataLoader worker processes can pickle it.
+    """
+
+    def __init__(self, *, scale_range: Sequence[float], crop_size: int, jitter: float) -> None:
+        self.scale_range, self.crop_size, self.jitter = scale_range, crop_size, jitter
+
+    @classmethod
+    def from_mapping(cls, train: Mapping) -> TrainTransform:
+        """Build from a stage's ``train`` config (extra keys are ignored)."""
+        return cls(
+            scale_range=train["scale_range"], crop_size=train["crop_size"], jitter=train["jitter"]
+        )
+
+    def __call__(self, sample: dict, rng: np.random.Generator) -> dict:
+        image, mask = augment_pair(
+            sample["image"],
+            sample.get("mask"),
+            rng,
+            scale_range=self.scale_range,
+            crop_size=self.crop_size,
+            jitter=self.jitter,
+        )
+        out = {"image": normalize_image(image)}
+        if mask is not None:
+            out["mask"] = torch.from_numpy(mask.astype(np.int64))
+        if "labels" in sample:
+            out["labels"] = torch.from_numpy(sample["labels"])
+        return out

@@ -78,9 +78,15 @@ class CAMClassifier(nn.Module):
     def param_groups(self) -> list[dict]:
         """Trainable parameters split into ``backbone`` (``lr_mult`` 1) and ``head`` (10) groups."""
         groups = [
-            {"name": "backbone", "lr_mult": 1.0,
-             "params": [p for p in self.backbone.parameters() if p.requires_grad]},
-            {"name": "head", "lr_mult": 10.0,
-             "params": [p for p in self.classifier.parameters() if p.requires_grad]},
+            {
+                "name": "backbone",
+                "lr_mult": 1.0,
+                "params": [p for p in self.backbone.parameters() if p.requires_grad],
+            },
+            {
+                "name": "head",
+                "lr_mult": 10.0,
+                "params": [p for p in self.classifier.parameters() if p.requires_grad],
+            },
         ]
         return [g for g in groups if g["params"]]

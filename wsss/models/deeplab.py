@@ -81,8 +81,14 @@ class DeepLab(nn.Module):
     """
 
     def __init__(
-        self, *, num_classes: int, backbone: Mapping, head: str = "v3", aspp_channels: int = 256,
-        atrous_rates: Sequence[int] | None = None, dropout: float = 0.1,
+        self,
+        *,
+        num_classes: int,
+        backbone: Mapping,
+        head: str = "v3",
+        aspp_channels: int = 256,
+        atrous_rates: Sequence[int] | None = None,
+        dropout: float = 0.1,
     ) -> None:
         super().__init__()
         if head not in _DEFAULT_RATES:
@@ -123,9 +129,15 @@ class DeepLab(nn.Module):
     def param_groups(self) -> list[dict]:
         """Trainable parameters split into ``backbone`` (``lr_mult`` 1) and ``head`` (10) groups."""
         groups = [
-            {"name": "backbone", "lr_mult": 1.0,
-             "params": [p for p in self.backbone.parameters() if p.requires_grad]},
-            {"name": "head", "lr_mult": 10.0,
-             "params": [p for p in self.head.parameters() if p.requires_grad]},
+            {
+                "name": "backbone",
+                "lr_mult": 1.0,
+                "params": [p for p in self.backbone.parameters() if p.requires_grad],
+            },
+            {
+                "name": "head",
+                "lr_mult": 10.0,
+                "params": [p for p in self.head.parameters() if p.requires_grad],
+            },
         ]
         return [g for g in groups if g["params"]]

@@ -29,8 +29,12 @@ def multiscale_probs(
     for s in scales:
         x = image[None]
         if s != 1.0:
-            x = F.interpolate(x, size=(max(1, round(h * s)), max(1, round(w * s))), mode="bilinear",
-                              align_corners=False)  # fmt: skip
+            x = F.interpolate(
+                x,
+                size=(max(1, round(h * s)), max(1, round(w * s))),
+                mode="bilinear",
+                align_corners=False,
+            )
         if flip:
             x = torch.cat([x, x.flip(-1)])
         logits = F.interpolate(model(x)["out"], size=(h, w), mode="bilinear", align_corners=False)

@@ -10,8 +10,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
-__all__ = ["BasicBlock", "Bottleneck", "ResNet", "load_pretrained", "BACKBONES", "build_backbone",
-           "backbone_from_config"]
+__all__ = [
+    "BasicBlock",
+    "Bottleneck",
+    "ResNet",
+    "load_pretrained",
+    "BACKBONES",
+    "build_backbone",
+    "backbone_from_config",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +35,11 @@ class BasicBlock(nn.Module):
     expansion = 1
 
     def __init__(
-        self, cin: int, width: int, stride: int = 1, dilation: int = 1,
+        self,
+        cin: int,
+        width: int,
+        stride: int = 1,
+        dilation: int = 1,
         downsample: nn.Module | None = None,
     ) -> None:
         super().__init__()
@@ -52,7 +63,11 @@ class Bottleneck(nn.Module):
     expansion = 4
 
     def __init__(
-        self, cin: int, width: int, stride: int = 1, dilation: int = 1,
+        self,
+        cin: int,
+        width: int,
+        stride: int = 1,
+        dilation: int = 1,
         downsample: nn.Module | None = None,
     ) -> None:
         super().__init__()
@@ -114,9 +129,15 @@ class ResNet(nn.Module):
     """
 
     def __init__(
-        self, depth: int, *, output_stride: int = 32, base_width: int = 64,
-        deep_stem: bool = False, frozen_bn: bool = False,
-        multi_grid: Sequence[int] | None = None, dilate: bool = True,
+        self,
+        depth: int,
+        *,
+        output_stride: int = 32,
+        base_width: int = 64,
+        deep_stem: bool = False,
+        frozen_bn: bool = False,
+        multi_grid: Sequence[int] | None = None,
+        dilate: bool = True,
     ) -> None:
         super().__init__()
         if depth not in _ARCH:
@@ -134,8 +155,12 @@ class ResNet(nn.Module):
         if deep_stem:
             half = base_width // 2
             self.conv1 = nn.Sequential(
-                _conv3x3(3, half, 2), nn.BatchNorm2d(half), nn.ReLU(inplace=True),
-                _conv3x3(half, half), nn.BatchNorm2d(half), nn.ReLU(inplace=True),
+                _conv3x3(3, half, 2),
+                nn.BatchNorm2d(half),
+                nn.ReLU(inplace=True),
+                _conv3x3(half, half),
+                nn.BatchNorm2d(half),
+                nn.ReLU(inplace=True),
                 _conv3x3(half, base_width),
             )
         else:
@@ -145,6 +170,7 @@ class ResNet(nn.Module):
         self.maxpool = nn.MaxPool2d(3, 2, padding=1)
 
         (s3, d3), (s4, d4) = _OS_PLAN[output_stride]
+        self.output_stride = output_stride
         if not dilate:
             d3 = d4 = 1
         self._cin = base_width
@@ -169,8 +195,14 @@ class ResNet(nn.Module):
             self.train(self.training)
 
     def _make_layer(
-        self, block: type[BasicBlock] | type[Bottleneck], width: int, blocks: int, stride: int,
-        dilation: int, previous_dilation: int, multi_grid: list[int] | None = None,
+        self,
+        block: type[BasicBlock] | type[Bottleneck],
+        width: int,
+        blocks: int,
+        stride: int,
+        dilation: int,
+        previous_dilation: int,
+        multi_grid: list[int] | None = None,
     ) -> nn.Sequential:
         cout = width * block.expansion
         downsample = None
@@ -263,7 +295,8 @@ def load_pretrained(model: nn.Module, path: str | os.PathLike) -> None:
     unexpected = sorted(state.keys() - own.keys())
     shapes = sorted(
         f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-        for k in own.keys() & state.keys() if state[k].shape != own[k].shape
+        for k in own.keys() & state.keys()
+        if state[k].shape != own[k].shape
     )
     if missing or unexpected or shapes:
         raise ValueError(

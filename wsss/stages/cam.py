@@ -13,21 +13,31 @@ import torch
 import torch.nn.functional as F
 
 import wsss
-from wsss.cam.inference import multiscale_cams, normalize_image, normalize_present
+from wsss.cam.inference import multiscale_cams, normalize_present
 from wsss.cam.labels import cams_to_label, sweep_confusion, threshold_grid
+from wsss.data.transforms import TrainTransform, normalize_image
 from wsss.data.voc import VOCSegmentation, image_path, mask_path
-from wsss.data.transforms import augment_pair
 from wsss.io import (
-    atomic_path, load_cam_npz, load_checkpoint, load_image, load_label_png, save_cam_npz,
+    atomic_path,
+    load_cam_npz,
+    load_checkpoint,
+    load_image,
+    load_label_png,
+    save_cam_npz,
     save_checkpoint,
-)  # fmt: skip
+)
 from wsss.metrics import confusion_matrix, miou
 from wsss.models import build_cam_model
 from wsss.models.resnet import load_pretrained
 from wsss.stages.common import (
-    DatasetIndex, atomic_dir, check_same_size, metrics_row, write_manifest, write_rows,
-)  # fmt: skip
-from wsss.training.loop import SeededDataset, config_fingerprint, train_steps
+    DatasetIndex,
+    atomic_dir,
+    check_same_size,
+    metrics_row,
+    write_manifest,
+    write_rows,
+)
+from wsss.training.loop import SeededDataset, config_fingerprint, file_digest, train_steps
 from wsss.training.optim import build_optimizer
 
 __all__ = ["run_train_cam", "run_infer_cam", "run_eval_cam", "load_model"]
@@ -43,77 +53,122 @@ def load_model(path: str | os.PathLike, build, device: torch.device) -> torch.nn
     return model.to(device).eval()
 
 
-def _cam_sample(train: Mapping):
-    def transform(sample: dict, rng: np.random.Generator) -> dict:
-        image, _ = augment_pair(sample["image"], None, rng, scale_range=train["scale_range"],
-                                crop_size=train["crop_size"], jitter=train["jitter"])  # fmt: skip
-        return {"image": normalize_image(image), "labels": torch.from_numpy(sample["labels"])}
-
-    return transform
-
-
 def _multilabel_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
     # Multi-label soft-margin loss on GAP scores (algorithms.md §1.2).
     return F.multilabel_soft_margin_loss(model(batch["image"]), batch["labels"])
 
 
 def run_train_cam(
-    index_path: str | os.PathLike, root: str | os.PathLike, out_model: str | os.PathLike,
-    out_log: str | os.PathLike, *, split: str, model: Mapping, train: Mapping, seed: int,
+    index_path: str | os.PathLike,
+    root: str | os.PathLike,
+    out_model: str | os.PathLike,
+    out_log: str | os.PathLike,
+    *,
+    split: str,
+    model: Mapping,
+    train: Mapping,
+    seed: int,
     device: torch.device,
-) -> None:  # fmt: skip
+) -> None:
     """Train the CAM classifier on ``split`` with image-level labels only."""
     index = DatasetIndex(index_path)
     ids = index.ids(split)
-    net = build_cam_model("cam", num_fg_classes=index.num_fg_classes,
-                          backbone=dict(model["backbone"]), detach_until=model.get("detach_until"))
+    net = build_cam_model(
+        "cam",
+        num_fg_classes=index.num_fg_classes,
+        backbone=dict(model["backbone"]),
+        detach_until=model.get("detach_until"),
+    )
     if model.get("pretrained"):
         load_pretrained(net.backbone, model["pretrained"])
     base = VOCSegmentation(root, ids, mask_dir=None, image_labels=index.label_map(ids))
-    optimizer = build_optimizer(net.param_groups(), name=train["optimizer"], lr=train["lr"],
-                                weight_decay=train["weight_decay"], momentum=train["momentum"],
-                                lr_mults=train["lr_mults"])  # fmt: skip
+    optimizer = build_optimizer(
+        net.param_groups(),
+        name=train["optimizer"],
+        lr=train["lr"],
+        weight_decay=train["weight_decay"],
+        momentum=train["momentum"],
+        lr_mults=train["lr_mults"],
+    )
     history = train_steps(
-        model=net, dataset=SeededDataset(base, _cam_sample(train), seed), loss_fn=_multilabel_loss,
-        optimizer=optimizer, steps=train["steps"], batch_size=train["batch_size"], seed=seed,
-        device=device, poly_power=train["poly_power"], resume_path=f"{out_model}.resume",
-        fingerprint=config_fingerprint(dict(model), dict(train), seed, ids),
-        checkpoint_every=train["checkpoint_every"], num_workers=train["num_workers"],
+        model=net,
+        dataset=SeededDataset(base, TrainTransform.from_mapping(train), seed),
+        loss_fn=_multilabel_loss,
+        optimizer=optimizer,
+        steps=train["steps"],
+        batch_size=train["batch_size"],
+        seed=seed,
+        device=device,
+        poly_power=train["poly_power"],
+        resume_path=f"{out_model}.resume",
+        fingerprint=config_fingerprint(dict(model), dict(train), seed, file_digest(index_path)),
+        checkpoint_every=train["checkpoint_every"],
+        num_workers=train["num_workers"],
     )
     with atomic_path(out_log) as tmp:
         pd.DataFrame(history).to_csv(tmp, index=False)
-    save_checkpoint(out_model, {
-        "model_name": "cam", "build_kwargs": net.build_kwargs, "state_dict": net.state_dict(),
-        "classes": index.classes, "wsss_version": wsss.__version__,
-    })  # fmt: skip
+    save_checkpoint(
+        out_model,
+        {
+            "model_name": "cam",
+            "build_kwargs": net.build_kwargs,
+            "state_dict": net.state_dict(),
+            "classes": index.classes,
+            "wsss_version": wsss.__version__,
+        },
+    )
 
 
 def run_infer_cam(
-    index_path: str | os.PathLike, root: str | os.PathLike, model_path: str | os.PathLike,
-    out_dir: str | os.PathLike, *, split: str, scales: list[float], flip: bool,
+    index_path: str | os.PathLike,
+    root: str | os.PathLike,
+    model_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    split: str,
+    scales: list[float],
+    flip: bool,
     device: torch.device,
-) -> None:  # fmt: skip
+) -> None:
     """Write ``<id>.npz`` (keys, high_res) for every image of ``split`` (present classes only)."""
     index = DatasetIndex(index_path)
     net = load_model(model_path, build_cam_model, device)
+    stride = net.backbone.output_stride
     ids = index.ids(split)
     with atomic_dir(out_dir) as tmp:
         for n, image_id in enumerate(ids):
             image = normalize_image(load_image(image_path(root, image_id)))
-            cams = multiscale_cams(net, image.to(device), scales=scales, flip=flip)
+            cams = multiscale_cams(net, image.to(device), scales=scales, flip=flip, stride=stride)
             keys, high_res = normalize_present(cams, index.labels(image_id))
             save_cam_npz(tmp / f"{image_id}.npz", keys=keys, high_res=high_res)
             if (n + 1) % 100 == 0:
                 log.info("CAMs for %d/%d images", n + 1, len(ids))
-        write_manifest(tmp, stage="infer_cam", split=split, count=len(ids), scales=scales,
-                       flip=flip, normalisation="max", device=str(device))  # fmt: skip
+        write_manifest(
+            tmp,
+            stage="infer_cam",
+            split=split,
+            count=len(ids),
+            scales=scales,
+            flip=flip,
+            normalisation="max",
+            device=str(device),
+        )
 
 
 def run_eval_cam(
-    index_path: str | os.PathLike, root: str | os.PathLike, cam_dir: str | os.PathLike,
-    out_metrics: str | os.PathLike, out_curve: str | os.PathLike, *, dataset: str,
-    experiment: str, split: str, gt_dir: str, bg_threshold: float, sweep: Mapping,
-) -> None:  # fmt: skip
+    index_path: str | os.PathLike,
+    root: str | os.PathLike,
+    cam_dir: str | os.PathLike,
+    out_metrics: str | os.PathLike,
+    out_curve: str | os.PathLike,
+    *,
+    dataset: str,
+    experiment: str,
+    split: str,
+    gt_dir: str,
+    bg_threshold: float,
+    sweep: Mapping,
+) -> None:
     """CAM mIoU on ``split`` at the configured background threshold and at the GT-swept best one.
 
     The swept ("oracle") threshold is chosen on the evaluation ground truth itself, as the
@@ -128,19 +183,30 @@ def run_eval_cam(
         cam_file, gt_file = Path(cam_dir) / f"{image_id}.npz", mask_path(root, image_id, gt_dir)
         cam, gt = load_cam_npz(cam_file), load_label_png(gt_file)
         check_same_size(cam["high_res"], gt, cam_file, gt_file)
-        fixed += confusion_matrix(cams_to_label(cam["high_res"], cam["keys"], bg_threshold), gt,
-                                  num_classes)  # fmt: skip
+        fixed += confusion_matrix(
+            cams_to_label(cam["high_res"], cam["keys"], bg_threshold), gt, num_classes
+        )
         swept += sweep_confusion(cam["high_res"], cam["keys"], gt, grid, num_classes)
     curve = [miou(c) for c in swept]
     best = int(np.nanargmax(curve))
-    ident = dict(classes=index.classes, dataset=dataset, experiment=experiment, stage="cam",
-                 split=split)  # fmt: skip
-    write_rows(out_metrics, [
-        metrics_row(fixed, threshold="fixed", bg_threshold=bg_threshold, **ident),
-        metrics_row(swept[best], threshold="oracle", bg_threshold=float(grid[best]), **ident),
-    ])  # fmt: skip
+    ident = dict(
+        classes=index.classes, dataset=dataset, experiment=experiment, stage="cam", split=split
+    )
+    write_rows(
+        out_metrics,
+        [
+            metrics_row(fixed, threshold="fixed", bg_threshold=bg_threshold, **ident),
+            metrics_row(swept[best], threshold="oracle", bg_threshold=float(grid[best]), **ident),
+        ],
+    )
     with atomic_path(out_curve) as tmp:
-        pd.DataFrame({"bg_threshold": grid, "miou": curve}).to_csv(tmp, index=False,
-                                                                   float_format="%.6f")  # fmt: skip
-    log.info("CAM mIoU %.4f at t=%.2f; best %.4f at t=%.2f", miou(fixed), bg_threshold,
-             curve[best], grid[best])  # fmt: skip
+        pd.DataFrame({"bg_threshold": grid, "miou": curve}).to_csv(
+            tmp, index=False, float_format="%.6f"
+        )
+    log.info(
+        "CAM mIoU %.4f at t=%.2f; best %.4f at t=%.2f",
+        miou(fixed),
+        bg_threshold,
+        curve[best],
+        grid[best],
+    )

@@ -17,15 +17,29 @@ from wsss.io import atomic_path, read_json, write_json
 from wsss.metrics import miou, per_class_iou, pixel_accuracy
 
 __all__ = [
-    "DatasetIndex", "atomic_dir", "check_same_size", "metrics_row", "write_rows", "write_manifest", "METRIC_COLUMNS"
+    "DatasetIndex",
+    "atomic_dir",
+    "check_same_size",
+    "metrics_row",
+    "write_rows",
+    "write_manifest",
+    "METRIC_COLUMNS",
 ]
 
-METRIC_COLUMNS = ["dataset", "experiment", "stage", "split", "threshold", "bg_threshold", "miou",
-                  "pixel_acc"]  # fmt: skip
+METRIC_COLUMNS = [
+    "dataset",
+    "experiment",
+    "stage",
+    "split",
+    "threshold",
+    "bg_threshold",
+    "miou",
+    "pixel_acc",
+]
 
 
 class DatasetIndex:
-    """The checked dataset: class names, split ids and image-level labels (``check_dataset``'s output)."""
+    """The checked dataset (``check_dataset``'s output): classes, split ids, image labels."""
 
     def __init__(self, path: str | os.PathLike) -> None:
         data = read_json(path)
@@ -53,12 +67,21 @@ class DatasetIndex:
         return {i: self.labels(i) for i in ids}
 
     @staticmethod
-    def write(path: str | os.PathLike, *, classes: Sequence[str], splits: dict[str, list[str]],
-              labels: dict[str, np.ndarray]) -> None:  # fmt: skip
-        write_json(path, {
-            "classes": list(classes), "splits": splits,
-            "labels": {i: np.flatnonzero(v).tolist() for i, v in sorted(labels.items())},
-        })  # fmt: skip
+    def write(
+        path: str | os.PathLike,
+        *,
+        classes: Sequence[str],
+        splits: dict[str, list[str]],
+        labels: dict[str, np.ndarray],
+    ) -> None:
+        write_json(
+            path,
+            {
+                "classes": list(classes),
+                "splits": splits,
+                "labels": {i: np.flatnonzero(v).tolist() for i, v in sorted(labels.items())},
+            },
+        )
 
 
 @contextlib.contextmanager
@@ -76,24 +99,40 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def check_same_size(a: np.ndarray, b: np.ndarray, a_path: os.PathLike | str,
-                    b_path: os.PathLike | str) -> None:  # fmt: skip
+def check_same_size(
+    a: np.ndarray, b: np.ndarray, a_path: os.PathLike | str, b_path: os.PathLike | str
+) -> None:
     """Raise naming both files when two per-image arrays disagree in (H, W) (a stale artifact)."""
     if a.shape[-2:] != b.shape[-2:]:
         raise ValueError(
             f"{a_path} is {a.shape[-2]}x{a.shape[-1]} (HxW) but {b_path} is "
-            f"{b.shape[-2]}x{b.shape[-1]}: the artifact is stale or from another dataset; rerun its stage"
+            f"{b.shape[-2]}x{b.shape[-1]}: the artifact is stale or from another dataset; "
+            "rerun its stage"
         )
 
 
-def metrics_row(conf: np.ndarray, *, classes: Sequence[str], dataset: str, experiment: str,
-                stage: str, split: str, threshold: str, bg_threshold: float | None) -> dict:  # fmt: skip
+def metrics_row(
+    conf: np.ndarray,
+    *,
+    classes: Sequence[str],
+    dataset: str,
+    experiment: str,
+    stage: str,
+    split: str,
+    threshold: str,
+    bg_threshold: float | None,
+) -> dict:
     """One ``miou.csv`` row: identification columns, mIoU, pixel accuracy, ``iou_<class>``."""
     row = {
-        "dataset": dataset, "experiment": experiment, "stage": stage, "split": split,
-        "threshold": threshold, "bg_threshold": bg_threshold,
-        "miou": miou(conf), "pixel_acc": pixel_accuracy(conf),
-    }  # fmt: skip
+        "dataset": dataset,
+        "experiment": experiment,
+        "stage": stage,
+        "split": split,
+        "threshold": threshold,
+        "bg_threshold": bg_threshold,
+        "miou": miou(conf),
+        "pixel_acc": pixel_accuracy(conf),
+    }
     row.update({f"iou_{name}": v for name, v in zip(classes, per_class_iou(conf), strict=True)})
     return row
 

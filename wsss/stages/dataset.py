@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from wsss.config import missing_root_message
 from wsss.data import synthetic
 from wsss.data.voc import image_labels, split_path, validate_split
 from wsss.io import read_ids
@@ -17,7 +18,9 @@ __all__ = ["run_make_synthetic_voc", "run_check_dataset"]
 log = logging.getLogger(__name__)
 
 
-def run_make_synthetic_voc(root: str | os.PathLike, *, classes: Sequence[str], params: Mapping) -> None:
+def run_make_synthetic_voc(
+    root: str | os.PathLike, *, classes: Sequence[str], params: Mapping
+) -> None:
     """Generate the synthetic VOC-format tree at ``root`` (replacing an old one)."""
     synthetic.generate(root, fg_class_names=list(classes[1:]), overwrite=True, **params)
 
@@ -40,21 +43,23 @@ def run_check_dataset(
         labels_file: image-level labels CSV relative to ``root``; None derives labels from masks.
     """
     if root is None or not Path(root).is_dir():
-        raise FileNotFoundError(
-            f"datasets.{dataset}.root is {'not set' if root is None else repr(str(root))}: set it in "
-            "config.yaml to a VOC-format folder holding JPEGImages/, SegmentationClass/, "
-            "SegmentationClassAug/ and ImageSets/Segmentation/{train_aug,train,val}.txt"
-        )
+        raise FileNotFoundError(missing_root_message(dataset, root, splits))
     root = Path(root)
     ids = {name: read_ids(split_path(root, name)) for name in splits}
     for name, mask_dir in splits.items():
         log.info("checking %d %s images of %s", len(ids[name]), name, root)
-        validate_split(root, ids[name], mask_dir=mask_dir, num_classes=len(classes),
-                       check_pixels=check_pixels)  # fmt: skip
+        validate_split(
+            root, ids[name], mask_dir=mask_dir, num_classes=len(classes), check_pixels=check_pixels
+        )
     labels = {}
     for name, mask_dir in splits.items():
-        labels.update(image_labels(
-            root, ids[name], fg_class_names=list(classes[1:]), mask_dir=mask_dir,
-            labels_file=None if labels_file is None else root / labels_file,
-        ))  # fmt: skip
+        labels.update(
+            image_labels(
+                root,
+                ids[name],
+                fg_class_names=list(classes[1:]),
+                mask_dir=mask_dir,
+                labels_file=None if labels_file is None else root / labels_file,
+            )
+        )
     DatasetIndex.write(out_index, classes=classes, splits=ids, labels=labels)

@@ -16,54 +16,97 @@ from wsss.io import load_cam_npz, load_image, load_label_png, save_label_png
 from wsss.metrics import confusion_matrix
 from wsss.refine.pseudo_labels import crf_pseudo_label
 from wsss.stages.common import (
-    DatasetIndex, atomic_dir, check_same_size, metrics_row, write_manifest, write_rows,
-)  # fmt: skip
+    DatasetIndex,
+    atomic_dir,
+    check_same_size,
+    metrics_row,
+    write_manifest,
+    write_rows,
+)
 
 __all__ = ["run_make_pseudo_labels", "run_eval_pseudo_labels"]
 
 log = logging.getLogger(__name__)
 
 
-def _one_pseudo_label(image_id: str, *, root: Path, cam_dir: Path, out_dir: Path,
-                      bg_threshold: float, crf: Mapping, ignore_disagreement: bool) -> None:  # fmt: skip
+def _one_pseudo_label(
+    image_id: str,
+    *,
+    root: Path,
+    cam_dir: Path,
+    out_dir: Path,
+    bg_threshold: float,
+    crf: Mapping,
+    ignore_disagreement: bool,
+) -> None:
     cam_file, image_file = cam_dir / f"{image_id}.npz", image_path(root, image_id)
     cam, image = load_cam_npz(cam_file), load_image(image_file)
     check_same_size(cam["high_res"], image[..., 0], cam_file, image_file)
     label = crf_pseudo_label(
-        image, cam["high_res"], cam["keys"],
-        bg_threshold=bg_threshold, crf_params=crf, ignore_disagreement=ignore_disagreement,
+        image,
+        cam["high_res"],
+        cam["keys"],
+        bg_threshold=bg_threshold,
+        crf_params=crf,
+        ignore_disagreement=ignore_disagreement,
     )
     save_label_png(out_dir / f"{image_id}.png", label, voc_palette())
 
 
 def run_make_pseudo_labels(
-    index_path: str | os.PathLike, root: str | os.PathLike, cam_dir: str | os.PathLike,
-    out_dir: str | os.PathLike, *, split: str, bg_threshold: float, crf: Mapping,
-    ignore_disagreement: bool, processes: int = 1,
-) -> None:  # fmt: skip
+    index_path: str | os.PathLike,
+    root: str | os.PathLike,
+    cam_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    split: str,
+    bg_threshold: float,
+    crf: Mapping,
+    ignore_disagreement: bool,
+    processes: int = 1,
+) -> None:
     """One pseudo mask per image of ``split`` (CRF-refined, 255 = ignore where configured)."""
     ids = DatasetIndex(index_path).ids(split)
     with atomic_dir(out_dir) as tmp:
-        work = partial(_one_pseudo_label, root=Path(root), cam_dir=Path(cam_dir), out_dir=tmp,
-                       bg_threshold=bg_threshold, crf=dict(crf),
-                       ignore_disagreement=ignore_disagreement)  # fmt: skip
+        work = partial(
+            _one_pseudo_label,
+            root=Path(root),
+            cam_dir=Path(cam_dir),
+            out_dir=tmp,
+            bg_threshold=bg_threshold,
+            crf=dict(crf),
+            ignore_disagreement=ignore_disagreement,
+        )
         if processes > 1:
             with ProcessPoolExecutor(processes) as pool:
                 list(pool.map(work, ids, chunksize=16))
         else:
             for image_id in ids:
                 work(image_id)
-        write_manifest(tmp, stage="make_pseudo_labels", split=split, count=len(ids),
-                       bg_threshold=bg_threshold, crf=dict(crf),
-                       ignore_disagreement=ignore_disagreement)  # fmt: skip
+        write_manifest(
+            tmp,
+            stage="make_pseudo_labels",
+            split=split,
+            count=len(ids),
+            bg_threshold=bg_threshold,
+            crf=dict(crf),
+            ignore_disagreement=ignore_disagreement,
+        )
     log.info("wrote %d pseudo masks to %s", len(ids), out_dir)
 
 
 def run_eval_pseudo_labels(
-    index_path: str | os.PathLike, root: str | os.PathLike, mask_dir: str | os.PathLike,
-    out_metrics: str | os.PathLike, *, dataset: str, experiment: str, split: str, gt_dir: str,
+    index_path: str | os.PathLike,
+    root: str | os.PathLike,
+    mask_dir: str | os.PathLike,
+    out_metrics: str | os.PathLike,
+    *,
+    dataset: str,
+    experiment: str,
+    split: str,
+    gt_dir: str,
     bg_threshold: float,
-) -> None:  # fmt: skip
+) -> None:
     """Pseudo-mask mIoU on ``split``; ignored (255) pseudo pixels count as background (IRN)."""
     index = DatasetIndex(index_path)
     num_classes = len(index.classes)
@@ -73,7 +116,18 @@ def run_eval_pseudo_labels(
         pred, gt = load_label_png(pred_file), load_label_png(gt_file)
         check_same_size(pred, gt, pred_file, gt_file)
         conf += confusion_matrix(np.where(pred == 255, 0, pred), gt, num_classes)
-    write_rows(out_metrics, [metrics_row(
-        conf, classes=index.classes, dataset=dataset, experiment=experiment, stage="pseudo",
-        split=split, threshold="fixed", bg_threshold=bg_threshold,
-    )])  # fmt: skip
+    write_rows(
+        out_metrics,
+        [
+            metrics_row(
+                conf,
+                classes=index.classes,
+                dataset=dataset,
+                experiment=experiment,
+                stage="pseudo",
+                split=split,
+                threshold="fixed",
+                bg_threshold=bg_threshold,
+            )
+        ],
+    )

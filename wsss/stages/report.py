@@ -15,8 +15,9 @@ __all__ = ["run_collect_metrics"]
 _STAGE_ORDER = {"cam": 0, "pseudo": 1, "seg": 2}
 
 
-def run_collect_metrics(metric_files: Sequence[str | os.PathLike], out_csv: str | os.PathLike,
-                        *, classes: Sequence[str]) -> pd.DataFrame:  # fmt: skip
+def run_collect_metrics(
+    metric_files: Sequence[str | os.PathLike], out_csv: str | os.PathLike, *, classes: Sequence[str]
+) -> pd.DataFrame:
     """Concatenate per-stage metric CSVs in a stable order (experiment, stage, split, threshold).
 
     Columns: ``dataset, experiment, stage, split, threshold, bg_threshold, miou, pixel_acc``,

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from wsss.io import load_checkpoint, save_checkpoint
 from wsss.training.optim import set_poly_lr
 
-__all__ = ["SeededDataset", "train_steps", "config_fingerprint"]
+__all__ = ["SeededDataset", "train_steps", "config_fingerprint", "file_digest"]
 
 log = logging.getLogger(__name__)
 
@@ -82,19 +82,22 @@ def train_steps(
         raise ValueError(f"dataset has {len(dataset)} samples, fewer than batch_size={batch_size}")
     resume_path = Path(resume_path)
     step, history = 0, []
+    # The model moves first: optimizer.load_state_dict puts its buffers on the params' device.
+    model.to(device).train()
     if resume_path.is_file():
         state = load_checkpoint(resume_path)
         if state.get("fingerprint") == fingerprint:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             torch.set_rng_state(state["torch_rng"])
+            if device.type == "cuda" and state.get("cuda_rng") is not None:
+                torch.cuda.set_rng_state(state["cuda_rng"], device)
             step, history = int(state["step"]), list(state["history"])
             log.info("resuming from %s at step %d", resume_path, step)
         else:
             log.info("ignoring %s: it belongs to a different configuration", resume_path)
 
     per_epoch = len(dataset) // batch_size
-    model.to(device).train()
     bar = tqdm(total=steps, initial=step, desc="train", mininterval=5, disable=None)
     running = 0.0
     while step < steps:
@@ -103,8 +106,12 @@ def train_steps(
         batches = _epoch_batches(len(dataset), batch_size, seed, epoch)[skip:]
         # A private generator: creating a loader must not consume the global RNG that dropout
         # uses, or a run resumed mid-epoch would diverge from an uninterrupted one.
-        loader = DataLoader(dataset, batch_sampler=batches, num_workers=num_workers,
-                            generator=torch.Generator().manual_seed(seed))  # fmt: skip
+        loader = DataLoader(
+            dataset,
+            batch_sampler=batches,
+            num_workers=num_workers,
+            generator=torch.Generator().manual_seed(seed),
+        )
         for batch in loader:
             lr = set_poly_lr(optimizer, step, steps, poly_power)
             batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
@@ -124,11 +131,20 @@ def train_steps(
                 log.info("step %d/%d loss %.4f lr %.2e", step, steps, running / n, lr)
                 running = 0.0
             if step % checkpoint_every == 0 and step < steps:
-                save_checkpoint(resume_path, {
-                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "torch_rng": torch.get_rng_state(), "step": step, "history": history,
-                    "fingerprint": fingerprint,
-                })  # fmt: skip
+                save_checkpoint(
+                    resume_path,
+                    {
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "torch_rng": torch.get_rng_state(),
+                        "step": step,
+                        "history": history,
+                        "cuda_rng": torch.cuda.get_rng_state(device)
+                        if device.type == "cuda"
+                        else None,
+                        "fingerprint": fingerprint,
+                    },
+                )
             if step >= steps:
                 break
     bar.close()
@@ -136,7 +152,13 @@ def train_steps(
     return history
 
 
-def config_fingerprint(*parts: Mapping | list | str | int | float) -> str:
-    """A stable hash of JSON-serialisable parts (config subtrees, id lists)."""
+def config_fingerprint(*parts: Mapping | list | str | int | float | None) -> str:
+    """A stable hash of JSON-serialisable parts (config subtrees, id lists, file digests)."""
     blob = json.dumps(parts, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def file_digest(path: str | os.PathLike) -> str | None:
+    """sha256 of a file's bytes (None if it does not exist): ties a resume point to its data."""
+    path = Path(path)
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None

@@ -1,4 +1,4 @@
-"""Optimizers with per-group learning-rate multipliers and the poly schedule of the WSSS codebases."""
+"""Optimizers with per-group learning-rate multipliers and the WSSS codebases' poly schedule."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ def build_optimizer(
 
     Each group's base learning rate is ``lr`` times its multiplier, stored as ``initial_lr``
     for the schedule. ``lr_mults`` (group name → multiplier, e.g. ``{"backbone": 1, "head":
-    10}`` for IRN) overrides the multipliers the model proposes; every group must be named. The originals' ``PolyOptimizer`` put the weight decay into SGD's momentum slot
+    10}`` for IRN) overrides the multipliers the model proposes; every group must be named.
+    The originals' ``PolyOptimizer`` put the weight decay into SGD's momentum slot
     (algorithms.md §1.1); pass ``momentum=weight_decay`` to reproduce that.
     """
     groups = []
@@ -32,8 +33,10 @@ def build_optimizer(
         elif group.get("name") in lr_mults:
             mult = float(lr_mults[group["name"]])
         else:
-            raise ValueError(f"lr_mults has no entry for parameter group {group.get('name')!r}; "
-                             f"it has {sorted(lr_mults)}")  # fmt: skip
+            raise ValueError(
+                f"lr_mults has no entry for parameter group {group.get('name')!r}; "
+                f"it has {sorted(lr_mults)}"
+            )
         groups.append({"params": list(group["params"]), "lr": lr * mult, "initial_lr": lr * mult})
     if name == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay)

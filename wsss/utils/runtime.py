@@ -13,7 +13,11 @@ import numpy as np
 import torch
 
 __all__ = [
-    "setup_logging", "seed_everything", "pick_device", "configure_threads", "one_line_errors",
+    "setup_logging",
+    "seed_everything",
+    "pick_device",
+    "configure_threads",
+    "one_line_errors",
     "start_job",
 ]
 
@@ -25,7 +29,9 @@ def setup_logging(log_path: str | os.PathLike | None, level: int = logging.INFO)
         os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
         handlers.append(logging.FileHandler(log_path, mode="w"))
     logging.basicConfig(
-        level=level, format="%(asctime)s %(name)s %(levelname)s: %(message)s", handlers=handlers,
+        level=level,
+        format="%(asctime)s %(name)s %(levelname)s: %(message)s",
+        handlers=handlers,
         force=True,
     )
 
@@ -39,12 +45,12 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 def configure_threads(threads: int) -> None:
-    """Pin torch's intra-op threads to the cores Snakemake gave this job (keeps results repeatable)."""
+    """Pin torch's intra-op threads to the job's cores (keeps results repeatable)."""
     torch.set_num_threads(max(1, int(threads)))
 
 
 def pick_device(requested: str = "auto") -> torch.device:
-    """Resolve ``"auto" | "cpu" | "cuda" | "cuda:N"`` to a device; ``cuda`` without a GPU is an error."""
+    """Resolve ``"auto" | "cpu" | "cuda" | "cuda:N"``; ``cuda`` without a GPU is an error."""
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(requested)
