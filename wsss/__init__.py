@@ -3,4 +3,6 @@
 Importing the package has no side effects; see the submodules for the library API.
 """
 
+__all__ = ["__version__"]
+
 __version__ = "0.1.0"

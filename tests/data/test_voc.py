@@ -7,10 +7,10 @@ import pytest
 from PIL import Image
 from torch.utils.data import default_collate
 
+from wsss.data.dataset import VOCSegmentation
 from wsss.data.voc import (
     IGNORE_INDEX,
     VOC_CLASSES,
-    VOCSegmentation,
     image_labels,
     image_path,
     labels_from_mask,

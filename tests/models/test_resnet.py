@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-from wsss.models.resnet import BACKBONES, BasicBlock, ResNet, build_backbone, load_pretrained
+from wsss.models.backbones import BACKBONES, build_backbone, load_pretrained
+from wsss.models.resnet import BasicBlock, ResNet
 
 
 def _expected_size(n: int, stride: int) -> int:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from wsss.data.dataset import VOCSegmentation
 from wsss.data.synthetic import BACKGROUND_TEXTURES, SHAPE_FAMILIES, default_class_names, generate
 from wsss.data.voc import (
     IGNORE_INDEX,
     VOC_CLASSES,
-    VOCSegmentation,
     image_labels,
     image_path,
     labels_from_mask,

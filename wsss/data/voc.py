@@ -10,9 +10,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from torch.utils.data import Dataset
 
-from wsss.io import atomic_path, load_image, load_label_png
+from wsss.io import atomic_path, load_label_png
 
 __all__ = [
     "VOC_CLASSES",
@@ -26,7 +25,6 @@ __all__ = [
     "labels_from_mask",
     "image_labels",
     "validate_split",
-    "VOCSegmentation",
 ]
 
 logger = logging.getLogger(__name__)
@@ -260,51 +258,3 @@ def validate_split(
                     f"0..{num_classes - 1} and {IGNORE_INDEX}"
                 )
     logger.info("validated %d ids under %s (check_pixels=%s)", len(ids), root, check_pixels)
-
-
-class VOCSegmentation(Dataset):
-    """A VOC-format split as a map-style dataset; no transforms (the caller applies them).
-
-    ``dataset[i]`` is a dict with ``"id"`` (str), ``"image"`` uint8 ``(H, W, 3)`` RGB, and, only
-    when available, ``"mask"`` uint8 ``(H, W)`` (0..C-1, 255 ignore; when ``mask_dir`` is given) and
-    ``"labels"`` float32 ``(K,)`` multi-hot (when ``image_labels`` is given). Absent entries are
-    left out rather than set to None, so ``default_collate`` works on what is there.
-
-    Args:
-        root: VOC-format root (containing ``JPEGImages``).
-        ids: image ids of the split.
-        mask_dir: mask folder under ``root`` or None.
-        image_labels: image id → ``(K,)`` labels; must contain every id.
-    """
-
-    def __init__(
-        self,
-        root: str | os.PathLike,
-        ids: Sequence[str],
-        *,
-        mask_dir: str | None,
-        image_labels: Mapping[str, np.ndarray] | None = None,
-    ) -> None:
-        self.root = Path(root)
-        self.ids = list(ids)
-        self.mask_dir = mask_dir
-        if image_labels is not None:
-            missing = [i for i in self.ids if i not in image_labels]
-            if missing:
-                raise KeyError(f"image id {missing[0]!r} has no image-level labels")
-        self.image_labels = image_labels
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def __getitem__(self, index: int) -> dict[str, object]:
-        image_id = self.ids[index]
-        item: dict[str, object] = {
-            "id": image_id,
-            "image": load_image(image_path(self.root, image_id)),
-        }
-        if self.mask_dir is not None:
-            item["mask"] = load_label_png(mask_path(self.root, image_id, self.mask_dir))
-        if self.image_labels is not None:
-            item["labels"] = np.asarray(self.image_labels[image_id], dtype=np.float32)
-        return item

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from torch import nn
 
+from wsss.models.backbones import BACKBONES, backbone_from_config, build_backbone, load_pretrained
 from wsss.models.cam_classifier import CAMClassifier
 from wsss.models.deeplab import DeepLab
-from wsss.models.resnet import (
-    BACKBONES,
-    ResNet,
-    backbone_from_config,
-    build_backbone,
-    load_pretrained,
-)
+from wsss.models.resnet import ResNet
 
 __all__ = [
     "BACKBONES",

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wsss.models.resnet import backbone_from_config
+from wsss.models.backbones import backbone_from_config
 
 __all__ = ["CAMClassifier"]
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.segmentation.deeplabv3 import ASPP
 
-from wsss.models.resnet import backbone_from_config
+from wsss.models.backbones import backbone_from_config
 
 __all__ = ["ASPPv2", "DeepLab", "build_head_v3"]
 

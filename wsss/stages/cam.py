@@ -15,8 +15,9 @@ import torch.nn.functional as F
 import wsss
 from wsss.cam.inference import multiscale_cams, normalize_present
 from wsss.cam.labels import cams_to_label, sweep_confusion, threshold_grid
+from wsss.data.dataset import VOCSegmentation
 from wsss.data.transforms import TrainTransform, normalize_image
-from wsss.data.voc import VOCSegmentation, image_path, mask_path
+from wsss.data.voc import image_path, mask_path
 from wsss.io import (
     atomic_path,
     load_cam_npz,
@@ -28,7 +29,7 @@ from wsss.io import (
 )
 from wsss.metrics import confusion_matrix, miou
 from wsss.models import build_cam_model
-from wsss.models.resnet import load_pretrained
+from wsss.models.backbones import load_pretrained
 from wsss.stages.common import (
     DatasetIndex,
     atomic_dir,

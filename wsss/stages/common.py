@@ -59,6 +59,8 @@ class DatasetIndex:
 
     def labels(self, image_id: str) -> np.ndarray:
         """(K_fg,) float32 multi-hot image-level labels."""
+        if image_id not in self._labels:
+            raise KeyError(f"image id {image_id!r} has no labels in {self.path}")
         out = np.zeros(self.num_fg_classes, dtype=np.float32)
         out[self._labels[image_id]] = 1.0
         return out

@@ -13,13 +13,14 @@ import torch
 import torch.nn.functional as F
 
 import wsss
+from wsss.data.dataset import VOCSegmentation
 from wsss.data.transforms import TrainTransform, normalize_image
-from wsss.data.voc import VOCSegmentation, image_path, mask_path, voc_palette
+from wsss.data.voc import image_path, mask_path, voc_palette
 from wsss.io import atomic_path, load_image, load_label_png, save_checkpoint, save_label_png
 from wsss.metrics import confusion_matrix
 from wsss.models import build_seg_model
+from wsss.models.backbones import load_pretrained
 from wsss.models.prediction import multiscale_probs
-from wsss.models.resnet import load_pretrained
 from wsss.stages.cam import load_model
 from wsss.stages.common import (
     DatasetIndex,

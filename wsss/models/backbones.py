@@ -1,0 +1,78 @@
+"""The backbone registry and strict loading of local pretrained weights."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from wsss.models.resnet import ResNet
+
+__all__ = ["BACKBONES", "build_backbone", "backbone_from_config", "load_pretrained"]
+
+logger = logging.getLogger(__name__)
+
+
+def load_pretrained(model: nn.Module, path: str | os.PathLike) -> None:
+    """Load a local ImageNet state dict strictly into ``model`` (no downloads).
+
+    ``fc.weight``/``fc.bias`` (the ImageNet classifier) are dropped; missing
+    ``num_batches_tracked`` buffers are tolerated (old torchvision files lack them; BatchNorm fills
+    them in). Every other missing, unexpected or wrongly shaped entry is refused.
+
+    Raises:
+        FileNotFoundError: naming ``path`` if it does not exist.
+        ValueError: naming the file and the missing/unexpected/mismatched keys.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"pretrained weights not found: {path}")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, Mapping) or not all(torch.is_tensor(v) for v in state.values()):
+        raise ValueError(f"{path} does not hold a flat state dict of tensors")
+    state = {k: v for k, v in state.items() if k not in ("fc.weight", "fc.bias")}
+    own = model.state_dict()
+    missing = sorted(k for k in own.keys() - state.keys() if not k.endswith("num_batches_tracked"))
+    unexpected = sorted(state.keys() - own.keys())
+    shapes = sorted(
+        f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own.keys() & state.keys()
+        if state[k].shape != own[k].shape
+    )
+    if missing or unexpected or shapes:
+        raise ValueError(
+            f"state dict {path} does not match {type(model).__name__}: missing keys {missing}, "
+            f"unexpected keys {unexpected}, shape mismatches {shapes}"
+        )
+    model.load_state_dict(state, strict=True)
+    logger.info("loaded pretrained weights from %s (%d tensors)", path, len(state))
+
+
+BACKBONES: dict[str, type[nn.Module]] = {"resnet": ResNet}
+
+
+def build_backbone(name: str, **kwargs: object) -> nn.Module:
+    """Build a backbone from :data:`BACKBONES` by name with constructor ``kwargs``.
+
+    Raises:
+        KeyError: listing the valid names if ``name`` is unknown.
+    """
+    if name not in BACKBONES:
+        raise KeyError(f"unknown backbone {name!r}; valid names: {sorted(BACKBONES)}")
+    return BACKBONES[name](**kwargs)
+
+
+def backbone_from_config(config: Mapping) -> nn.Module:
+    """Build a backbone from ``{"name": <BACKBONES key>, **constructor kwargs}``.
+
+    Raises:
+        ValueError: if ``config`` is not a mapping with a string ``"name"``.
+        KeyError: listing the valid names if the name is unknown.
+    """
+    if not isinstance(config, Mapping) or not isinstance(config.get("name"), str):
+        raise ValueError(f"backbone config must be a mapping with a 'name' key, got {config!r}")
+    return build_backbone(config["name"], **{k: v for k, v in config.items() if k != "name"})
