@@ -25,12 +25,13 @@ from wsss.io import (
     save_label_png,
 )
 from wsss.models import build_cam_model, build_seg_model
-from wsss.stages.cam import load_model, run_eval_cam, run_infer_cam, run_train_cam
+from wsss.stages.cam import run_eval_cam, run_infer_cam, run_train_cam
 from wsss.stages.common import DatasetIndex, atomic_dir
 from wsss.stages.dataset import run_check_dataset
 from wsss.stages.pseudo import run_eval_pseudo_labels, run_make_pseudo_labels
 from wsss.stages.report import run_collect_metrics
 from wsss.stages.seg import run_eval_seg, run_infer_seg, run_train_seg
+from wsss.stages.training import load_model
 from wsss.utils.runtime import one_line_errors
 
 CPU = torch.device("cpu")

@@ -12,20 +12,17 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-import wsss
 from wsss.cam.inference import multiscale_cams, normalize_present
 from wsss.cam.labels import cams_to_label, sweep_confusion, threshold_grid
 from wsss.data.dataset import VOCSegmentation
-from wsss.data.transforms import TrainTransform, normalize_image
+from wsss.data.transforms import normalize_image
 from wsss.data.voc import image_path, mask_path
 from wsss.io import (
     atomic_path,
     load_cam_npz,
-    load_checkpoint,
     load_image,
     load_label_png,
     save_cam_npz,
-    save_checkpoint,
 )
 from wsss.metrics import confusion_matrix, miou
 from wsss.models import build_cam_model
@@ -38,20 +35,12 @@ from wsss.stages.common import (
     write_manifest,
     write_rows,
 )
-from wsss.training.loop import SeededDataset, config_fingerprint, file_digest, train_steps
-from wsss.training.optim import build_optimizer
+from wsss.stages.training import load_model, train_and_save
+from wsss.training.loop import config_fingerprint, file_digest
 
-__all__ = ["run_train_cam", "run_infer_cam", "run_eval_cam", "load_model"]
+__all__ = ["run_train_cam", "run_infer_cam", "run_eval_cam"]
 
 log = logging.getLogger(__name__)
-
-
-def load_model(path: str | os.PathLike, build, device: torch.device) -> torch.nn.Module:
-    """Rebuild a model from a checkpoint's stored build kwargs and load its weights strictly."""
-    ckpt = load_checkpoint(path)
-    model = build(ckpt["model_name"], **ckpt["build_kwargs"])
-    model.load_state_dict(ckpt["state_dict"], strict=True)
-    return model.to(device).eval()
 
 
 def _multilabel_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
@@ -83,40 +72,18 @@ def run_train_cam(
     if model.get("pretrained"):
         load_pretrained(net.backbone, model["pretrained"])
     base = VOCSegmentation(root, ids, mask_dir=None, image_labels=index.label_map(ids))
-    optimizer = build_optimizer(
-        net.param_groups(),
-        name=train["optimizer"],
-        lr=train["lr"],
-        weight_decay=train["weight_decay"],
-        momentum=train["momentum"],
-        lr_mults=train["lr_mults"],
-    )
-    history = train_steps(
-        model=net,
-        dataset=SeededDataset(base, TrainTransform.from_mapping(train), seed),
-        loss_fn=_multilabel_loss,
-        optimizer=optimizer,
-        steps=train["steps"],
-        batch_size=train["batch_size"],
+    train_and_save(
+        net,
+        base,
+        _multilabel_loss,
+        model_name="cam",
+        classes=index.classes,
+        train=train,
         seed=seed,
         device=device,
-        poly_power=train["poly_power"],
-        resume_path=f"{out_model}.resume",
         fingerprint=config_fingerprint(dict(model), dict(train), seed, file_digest(index_path)),
-        checkpoint_every=train["checkpoint_every"],
-        num_workers=train["num_workers"],
-    )
-    with atomic_path(out_log) as tmp:
-        pd.DataFrame(history).to_csv(tmp, index=False)
-    save_checkpoint(
-        out_model,
-        {
-            "model_name": "cam",
-            "build_kwargs": net.build_kwargs,
-            "state_dict": net.state_dict(),
-            "classes": index.classes,
-            "wsss_version": wsss.__version__,
-        },
+        out_model=out_model,
+        out_log=out_log,
     )
 
 

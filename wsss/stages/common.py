@@ -13,13 +13,15 @@ import pandas as pd
 import torch
 
 import wsss
-from wsss.io import atomic_path, read_json, write_json
-from wsss.metrics import miou, per_class_iou, pixel_accuracy
+from wsss.data.voc import mask_path
+from wsss.io import atomic_path, load_label_png, read_json, write_json
+from wsss.metrics import confusion_matrix, miou, per_class_iou, pixel_accuracy
 
 __all__ = [
     "DatasetIndex",
     "atomic_dir",
     "check_same_size",
+    "label_folder_confusion",
     "metrics_row",
     "write_rows",
     "write_manifest",
@@ -111,6 +113,28 @@ def check_same_size(
             f"{b.shape[-2]}x{b.shape[-1]}: the artifact is stale or from another dataset; "
             "rerun its stage"
         )
+
+
+def label_folder_confusion(
+    ids: Sequence[str],
+    pred_dir: str | os.PathLike,
+    root: str | os.PathLike,
+    gt_dir: str,
+    num_classes: int,
+    *,
+    ignore_as_background: bool = False,
+) -> np.ndarray:
+    """Dataset-level confusion of the ``<id>.png`` label maps in ``pred_dir`` against the ground
+    truth; with ``ignore_as_background``, predicted 255 counts as class 0 (IRN's convention)."""
+    conf = np.zeros((num_classes, num_classes), dtype=np.int64)
+    for image_id in ids:
+        pred_file, gt_file = Path(pred_dir) / f"{image_id}.png", mask_path(root, image_id, gt_dir)
+        pred, gt = load_label_png(pred_file), load_label_png(gt_file)
+        check_same_size(pred, gt, pred_file, gt_file)
+        if ignore_as_background:
+            pred = np.where(pred == 255, 0, pred)
+        conf += confusion_matrix(pred, gt, num_classes)
+    return conf
 
 
 def metrics_row(

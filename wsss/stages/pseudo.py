@@ -9,16 +9,14 @@ from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
 
-import numpy as np
-
-from wsss.data.voc import image_path, mask_path, voc_palette
-from wsss.io import load_cam_npz, load_image, load_label_png, save_label_png
-from wsss.metrics import confusion_matrix
+from wsss.data.voc import image_path, voc_palette
+from wsss.io import load_cam_npz, load_image, save_label_png
 from wsss.refine.pseudo_labels import crf_pseudo_label
 from wsss.stages.common import (
     DatasetIndex,
     atomic_dir,
     check_same_size,
+    label_folder_confusion,
     metrics_row,
     write_manifest,
     write_rows,
@@ -109,13 +107,9 @@ def run_eval_pseudo_labels(
 ) -> None:
     """Pseudo-mask mIoU on ``split``; ignored (255) pseudo pixels count as background (IRN)."""
     index = DatasetIndex(index_path)
-    num_classes = len(index.classes)
-    conf = np.zeros((num_classes, num_classes), dtype=np.int64)
-    for image_id in index.ids(split):
-        pred_file, gt_file = Path(mask_dir) / f"{image_id}.png", mask_path(root, image_id, gt_dir)
-        pred, gt = load_label_png(pred_file), load_label_png(gt_file)
-        check_same_size(pred, gt, pred_file, gt_file)
-        conf += confusion_matrix(np.where(pred == 255, 0, pred), gt, num_classes)
+    conf = label_folder_confusion(
+        index.ids(split), mask_dir, root, gt_dir, len(index.classes), ignore_as_background=True
+    )
     write_rows(
         out_metrics,
         [

@@ -8,30 +8,26 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 
-import wsss
 from wsss.data.dataset import VOCSegmentation
-from wsss.data.transforms import TrainTransform, normalize_image
-from wsss.data.voc import image_path, mask_path, voc_palette
-from wsss.io import atomic_path, load_image, load_label_png, save_checkpoint, save_label_png
-from wsss.metrics import confusion_matrix
+from wsss.data.transforms import normalize_image
+from wsss.data.voc import image_path, voc_palette
+from wsss.io import load_image, save_label_png
 from wsss.models import build_seg_model
 from wsss.models.backbones import load_pretrained
 from wsss.models.prediction import multiscale_probs
-from wsss.stages.cam import load_model
 from wsss.stages.common import (
     DatasetIndex,
     atomic_dir,
-    check_same_size,
+    label_folder_confusion,
     metrics_row,
     write_manifest,
     write_rows,
 )
-from wsss.training.loop import SeededDataset, config_fingerprint, file_digest, train_steps
-from wsss.training.optim import build_optimizer
+from wsss.stages.training import load_model, train_and_save
+from wsss.training.loop import config_fingerprint, file_digest
 
 __all__ = ["run_train_seg", "run_infer_seg", "run_eval_seg"]
 
@@ -67,48 +63,26 @@ def run_train_seg(
     net = build_seg_model(model_name, num_classes=len(index.classes), **kwargs)
     if model.get("pretrained"):
         load_pretrained(net.backbone, model["pretrained"])
-    base = VOCSegmentation(root, ids, mask_dir=str(mask_dir))
-    optimizer = build_optimizer(
-        net.param_groups(),
-        name=train["optimizer"],
-        lr=train["lr"],
-        weight_decay=train["weight_decay"],
-        momentum=train["momentum"],
-        lr_mults=train["lr_mults"],
+    fingerprint = config_fingerprint(
+        model_name,
+        dict(model),
+        dict(train),
+        seed,
+        file_digest(index_path),
+        file_digest(Path(root) / mask_dir / "manifest.json"),  # the pseudo masks' manifest
     )
-    history = train_steps(
-        model=net,
-        dataset=SeededDataset(base, TrainTransform.from_mapping(train), seed),
-        loss_fn=_ce_loss,
-        optimizer=optimizer,
-        steps=train["steps"],
-        batch_size=train["batch_size"],
+    train_and_save(
+        net,
+        VOCSegmentation(root, ids, mask_dir=str(mask_dir)),
+        _ce_loss,
+        model_name=model_name,
+        classes=index.classes,
+        train=train,
         seed=seed,
         device=device,
-        poly_power=train["poly_power"],
-        resume_path=f"{out_model}.resume",
-        fingerprint=config_fingerprint(
-            model_name,
-            dict(model),
-            dict(train),
-            seed,
-            file_digest(index_path),
-            file_digest(Path(root) / mask_dir / "manifest.json"),  # the pseudo masks' manifest
-        ),
-        checkpoint_every=train["checkpoint_every"],
-        num_workers=train["num_workers"],
-    )
-    with atomic_path(out_log) as tmp:
-        pd.DataFrame(history).to_csv(tmp, index=False)
-    save_checkpoint(
-        out_model,
-        {
-            "model_name": model_name,
-            "build_kwargs": net.build_kwargs,
-            "state_dict": net.state_dict(),
-            "classes": index.classes,
-            "wsss_version": wsss.__version__,
-        },
+        fingerprint=fingerprint,
+        out_model=out_model,
+        out_log=out_log,
     )
 
 
@@ -157,13 +131,7 @@ def run_eval_seg(
 ) -> None:
     """Final segmentation mIoU on ``split`` (dataset-level confusion, ignore 255)."""
     index = DatasetIndex(index_path)
-    num_classes = len(index.classes)
-    conf = np.zeros((num_classes, num_classes), dtype=np.int64)
-    for image_id in index.ids(split):
-        pred_file, gt_file = Path(pred_dir) / f"{image_id}.png", mask_path(root, image_id, gt_dir)
-        pred, gt = load_label_png(pred_file), load_label_png(gt_file)
-        check_same_size(pred, gt, pred_file, gt_file)
-        conf += confusion_matrix(pred, gt, num_classes)
+    conf = label_folder_confusion(index.ids(split), pred_dir, root, gt_dir, len(index.classes))
     write_rows(
         out_metrics,
         [

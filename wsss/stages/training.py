@@ -1,0 +1,81 @@
+"""What the model stages share: training from config into a checkpoint, and rebuilding from it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+
+import wsss
+from wsss.data.transforms import TrainTransform
+from wsss.io import atomic_path, load_checkpoint, save_checkpoint
+from wsss.training.loop import SeededDataset, train_steps
+from wsss.training.optim import build_optimizer
+
+__all__ = ["train_and_save", "load_model"]
+
+
+def train_and_save(
+    net: torch.nn.Module,
+    base: Dataset,
+    loss_fn: Callable[[torch.nn.Module, dict], torch.Tensor],
+    *,
+    model_name: str,
+    classes: Sequence[str],
+    train: Mapping,
+    seed: int,
+    device: torch.device,
+    fingerprint: str,
+    out_model: str | os.PathLike,
+    out_log: str | os.PathLike,
+) -> None:
+    """Train ``net`` on augmented samples of ``base`` as ``train`` says; write model and loss log.
+
+    The checkpoint is a plain dict (``model_name``, ``build_kwargs``, ``state_dict``,
+    ``classes``, ``wsss_version``) from which :func:`load_model` rebuilds the
+    network; the rolling resume checkpoint lives beside it as ``<out_model>.resume``.
+    """
+    optimizer = build_optimizer(
+        net.param_groups(),
+        name=train["optimizer"],
+        lr=train["lr"],
+        weight_decay=train["weight_decay"],
+        momentum=train["momentum"],
+        lr_mults=train["lr_mults"],
+    )
+    history = train_steps(
+        model=net,
+        dataset=SeededDataset(base, TrainTransform.from_mapping(train), seed),
+        loss_fn=loss_fn,
+        optimizer=optimizer,
+        steps=train["steps"],
+        batch_size=train["batch_size"],
+        seed=seed,
+        device=device,
+        poly_power=train["poly_power"],
+        resume_path=f"{out_model}.resume",
+        fingerprint=fingerprint,
+        checkpoint_every=train["checkpoint_every"],
+        num_workers=train["num_workers"],
+    )
+    with atomic_path(out_log) as tmp:
+        pd.DataFrame(history).to_csv(tmp, index=False)
+    state = {
+        "model_name": model_name,
+        "build_kwargs": net.build_kwargs,
+        "state_dict": net.state_dict(),
+        "classes": list(classes),
+        "wsss_version": wsss.__version__,
+    }
+    save_checkpoint(out_model, state)
+
+
+def load_model(path: str | os.PathLike, build, device: torch.device) -> torch.nn.Module:
+    """Rebuild a model from a checkpoint's stored build kwargs and load its weights strictly."""
+    ckpt = load_checkpoint(path)
+    model = build(ckpt["model_name"], **ckpt["build_kwargs"])
+    model.load_state_dict(ckpt["state_dict"], strict=True)
+    return model.to(device).eval()
