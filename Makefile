@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
 
-.PHONY: setup demo test lint dry-run-voc clean
+.PHONY: setup demo test lint cuda-ext bench clean
 
 setup: $(STAMP)
 
@@ -23,8 +23,22 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest
 
+# Optional fused CUDA kernels for criss-cross attention (cuda_ext/, package wsss_cca); needs nvcc
+# and the CUDA build of torch that `setup` installs. Compiles without a GPU too: CUDA_ARCHS picks
+# the targets (empty = the visible GPUs' architectures; CI compiles for 9.0).
+CUDA_HOME ?= $(if $(wildcard /usr/local/cuda/bin/nvcc),/usr/local/cuda,)
+CUDA_ARCHS ?=
+cuda-ext: setup
+	CUDA_HOME=$(CUDA_HOME) FORCE_CUDA=1 $(if $(CUDA_ARCHS),TORCH_CUDA_ARCH_LIST="$(CUDA_ARCHS)") \
+		$(BIN)/python -m pip install --quiet --no-build-isolation ./cuda_ext
+
+# Criss-cross attention benchmarks (CPU; add BENCH_DEVICE=cuda on a GPU machine).
+BENCH_DEVICE ?= cpu
+bench: setup
+	$(BIN)/python benchmarks/bench_cca.py --device $(BENCH_DEVICE)
+
 lint: setup
 	$(BIN)/snakemake --lint
 
 clean:
-	rm -rf results logs .snakemake
+	rm -rf results logs .snakemake cuda_ext/build

@@ -28,6 +28,12 @@ def test_default_config_is_valid():
         ("datasets", "synth", "synthetic"),
         ("crf_presets", "irn_label", "bilateral"),
         ("experiments", "baseline"),
+        ("experiments", "ccnet"),
+        ("datasets", "synth", "seg", "models"),  # an unknown model name
+        ("datasets", "synth", "seg", "models", "ccnet"),
+        ("datasets", "synth", "seg", "models", "deeplab", "loss"),
+        ("datasets", "voc", "seg", "models", "ccnet", "loss", "ohem"),
+        ("datasets", "voc", "seg", "models", "ccnet", "backbone"),
         (),
     ],
 )
@@ -71,3 +77,83 @@ def test_dangling_references_named(edit, message):
     edit(config)
     with pytest.raises(ValueError, match=message.replace(".", r"\.")):
         check_references(config)
+
+
+@pytest.mark.parametrize(
+    "path, key",
+    [
+        (("datasets", "synth", "seg", "models", "ccnet"), "recurrence"),
+        (("datasets", "synth", "seg", "models", "ccnet"), "loss"),
+        (("datasets", "voc", "seg", "models", "deeplab"), "loss"),
+        (("datasets", "synth", "seg", "models", "ccnet", "loss"), "ohem"),
+        (("datasets", "voc", "seg", "models", "ccnet", "loss", "ohem"), "min_kept"),
+        (("experiments", "baseline"), "refine"),  # weak without masks_from needs refine
+    ],
+)
+def test_required_keys(path, key):
+    config = copy.deepcopy(CONFIG)
+    node = config
+    for k in path:
+        node = node[k]
+    del node[key]
+    with pytest.raises(jsonschema.ValidationError, match=key):
+        jsonschema.validate(config, SCHEMA)
+
+
+def test_masks_from_replaces_refine_and_ohem_may_be_null():
+    config = copy.deepcopy(CONFIG)
+    assert "refine" not in config["experiments"]["ccnet"]
+    config["datasets"]["synth"]["seg"]["models"]["ccnet"]["loss"]["ohem"] = None
+    config["experiments"]["x"] = {"supervision": "weak", "masks_from": "ccnet", "seg_model": "?"}
+    jsonschema.validate(config, SCHEMA)  # the schema allows it; check_references does not
+    for bad in ({"thresh": 1.5, "min_kept": 1}, {"thresh": 0.7, "min_kept": -1}):
+        config["datasets"]["synth"]["seg"]["models"]["ccnet"]["loss"]["ohem"] = bad
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(config, SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "experiment, message",
+    [
+        (
+            {"supervision": "weak", "masks_from": "nowhere", "seg_model": "deeplab"},
+            "experiments.new.masks_from: 'nowhere' is not a key of experiments",
+        ),
+        (
+            {"supervision": "weak", "masks_from": "oracle", "seg_model": "deeplab"},
+            "experiments.new.masks_from: 'oracle' is not a weak experiment",
+        ),
+        (
+            {"supervision": "weak", "masks_from": "ccnet", "seg_model": "deeplab"},
+            "experiments.new.masks_from: 'ccnet' takes its masks from 'baseline'",
+        ),
+        (
+            {"supervision": "weak", "masks_from": "new", "seg_model": "deeplab"},
+            "experiments.new.masks_from: an experiment cannot take masks from itself",
+        ),
+        (
+            {"supervision": "full", "masks_from": "baseline", "seg_model": "deeplab"},
+            "experiments.new.masks_from: only weak experiments",
+        ),
+        (
+            {"supervision": "weak", "refine": "crf", "masks_from": "baseline", "seg_model": "x"},
+            "experiments.new.refine: unused",
+        ),
+    ],
+)
+def test_bad_masks_from_named(experiment, message):
+    config = copy.deepcopy(CONFIG)
+    config["experiments"]["new"] = experiment
+    with pytest.raises(ValueError, match=message.replace(".", r"\.")):
+        check_references(config)
+
+
+def test_masks_from_valid_chain_accepted():
+    config = copy.deepcopy(CONFIG)
+    assert config["experiments"]["ccnet"]["masks_from"] == "baseline"
+    config["experiments"]["second"] = {
+        "supervision": "weak",
+        "masks_from": "baseline",
+        "seg_model": "deeplab",
+    }
+    check_references(config)

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-__all__ = ["check_references", "missing_root_message"]
+__all__ = ["check_masks_from", "check_references", "missing_root_message"]
 
 
 def check_references(config: Mapping) -> None:
     """Raise ``ValueError`` naming the key when a name refers to nothing.
 
     Checks ``default_datasets`` → ``datasets``, ``experiments.*.seg_model`` → every dataset's
-    ``seg.models``, ``datasets.*.pseudo_labels.crf`` → ``crf_presets``, the stage splits →
+    ``seg.models``, ``experiments.*.masks_from`` → a weak experiment that makes its own pseudo
+    masks, ``datasets.*.pseudo_labels.crf`` → ``crf_presets``, the stage splits →
     ``datasets.*.splits``, and the CRF ``gt_prob`` that a ``labels`` unary needs.
     """
+    check_masks_from(config["experiments"])
     datasets = config["datasets"]
     for name in config["default_datasets"]:
         if name not in datasets:
@@ -42,6 +44,39 @@ def check_references(config: Mapping) -> None:
                     f"experiments.{exp_name}.seg_model: {exp['seg_model']!r} is not a key of "
                     f"datasets.{ds_name}.seg.models ({sorted(ds['seg']['models'])})"
                 )
+
+
+def check_masks_from(experiments: Mapping) -> None:
+    """Raise ``ValueError`` naming ``experiments.<name>.masks_from`` (or ``.refine``) unless every
+    ``masks_from`` belongs to a weak experiment without ``refine`` and names another weak
+    experiment that has no ``masks_from`` itself (one that makes its own pseudo masks)."""
+    for name, exp in experiments.items():
+        source = exp.get("masks_from")
+        if source is None:
+            continue
+        key = f"experiments.{name}.masks_from"
+        if exp["supervision"] != "weak":
+            raise ValueError(f"{key}: only weak experiments train on pseudo masks")
+        if "refine" in exp:
+            raise ValueError(
+                f"experiments.{name}.refine: unused, the pseudo masks come from {source!r} "
+                "(masks_from); remove it"
+            )
+        if source not in experiments:
+            raise ValueError(
+                f"{key}: {source!r} is not a key of experiments ({sorted(experiments)})"
+            )
+        if source == name:
+            raise ValueError(f"{key}: an experiment cannot take masks from itself")
+        if experiments[source]["supervision"] != "weak":
+            raise ValueError(
+                f"{key}: {source!r} is not a weak experiment (it makes no pseudo masks)"
+            )
+        if experiments[source].get("masks_from") is not None:
+            raise ValueError(
+                f"{key}: {source!r} takes its masks from {experiments[source]['masks_from']!r} "
+                "itself; name the experiment that makes them"
+            )
 
 
 def missing_root_message(dataset: str, root: str | None, splits: Iterable[str]) -> str:

@@ -10,17 +10,46 @@ from wsss.models import (
     CAM_MODELS,
     SEG_MODELS,
     CAMClassifier,
+    CCNet,
     DeepLab,
     build_cam_model,
     build_seg_model,
 )
 
 TINY = {"name": "resnet", "depth": 10, "base_width": 8}
+# CCNet's backbone layout (deep stem, ceil max-pool, uncontracted dilation) at tiny width
+CCNET_BACKBONE = {
+    **TINY,
+    "output_stride": 8,
+    "deep_stem": True,
+    "stem_pool_ceil": True,
+    "contract_dilation": False,
+}
+CCNET_TINY = {
+    "num_classes": 3,
+    "backbone": CCNET_BACKBONE,
+    "recurrence": 2,
+    "inter_channels": 16,
+    "aux_channels": 8,
+    "cca_impl": "torch",
+}
 # every registry key needs tiny configs here; a new model without one fails test_configs_cover
 SEG_CONFIGS = {
     "deeplab": [
         {"num_classes": 3, "backbone": {**TINY, "output_stride": 8}, "aspp_channels": 8},
         {"num_classes": 3, "backbone": {**TINY, "depth": 18, "output_stride": 16}, "head": "v2"},
+    ],
+    "ccnet": [
+        CCNET_TINY,
+        {
+            "num_classes": 3,
+            "backbone": {**TINY, "output_stride": 16},
+            "recurrence": 1,
+            "inter_channels": 8,
+            "reduction": 4,
+            "aux_channels": 8,
+            "dropout": 0.0,
+        },
     ],
 }
 CAM_CONFIGS = {
@@ -167,3 +196,128 @@ def test_deeplab_v3_head_width_and_rates():
     assert [m[0].dilation[0] for m in list(aspp.convs)[1:-1]] == [2, 4]
     assert aspp.project[0].out_channels == 16
     assert model.head[-1].out_channels == 3
+
+
+def _set_gamma(model: CCNet, value: float) -> None:
+    """γ starts at 0 (attention off, zero gradient to query/key); tests switch it on explicitly."""
+    with torch.no_grad():
+        model.head.rcca.attention.gamma.fill_(value)
+
+
+def test_ccnet_train_outputs_and_every_parameter_learns():
+    torch.manual_seed(0)
+    model = CCNet(**CCNET_TINY).train()
+    assert model.head.rcca.attention.gamma.item() == 0.0
+    _set_gamma(model, 0.5)
+    x = torch.randn(2, 3, 64, 64)
+    out = model(x)
+    assert set(out) == {"out", "aux"}
+    for value in out.values():
+        assert value.shape == (2, 3, 64, 64) and torch.isfinite(value).all()
+    target = torch.randint(0, 3, (2, 64, 64))
+    (F.cross_entropy(out["out"], target) + 0.4 * F.cross_entropy(out["aux"], target)).backward()
+    _check_grads_and_groups(model)
+    for name, p in model.named_parameters():
+        assert p.grad.abs().sum() > 0, f"{name} got a zero gradient"
+    head_group = {id(p) for p in model.param_groups()[1]["params"]}
+    assert {id(p) for p in model.aux_head.parameters()} <= head_group
+    assert {id(p) for p in model.head.rcca.parameters()} <= head_group
+
+
+def test_ccnet_eval_returns_only_out_and_rebuilds():
+    torch.manual_seed(0)
+    model = CCNet(**CCNET_TINY).eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, 40, 56))
+    assert set(out) == {"out"} and out["out"].shape == (1, 3, 40, 56)
+    clone = CCNet(**model.build_kwargs)
+    assert clone.state_dict().keys() == model.state_dict().keys()
+    assert model.build_kwargs == {**CCNET_TINY, "reduction": 8, "dropout": 0.1}
+
+    def plain(obj) -> bool:
+        if isinstance(obj, dict):
+            return all(isinstance(k, str) and plain(v) for k, v in obj.items())
+        if isinstance(obj, list):
+            return all(plain(v) for v in obj)
+        return obj is None or isinstance(obj, (bool, int, float, str))
+
+    assert plain(model.build_kwargs)
+
+
+def test_ccnet_arguments():
+    kwargs = {k: v for k, v in CCNET_TINY.items() if k != "recurrence"}
+    with pytest.raises(TypeError, match="recurrence"):
+        CCNet(**kwargs)  # no default: the original's 0 silently disabled attention
+    with pytest.raises(ValueError, match="recurrence"):
+        CCNet(**kwargs, recurrence=0)
+    with pytest.raises(ValueError, match="dropout"):
+        CCNet(**CCNET_TINY | {"dropout": 1.0})
+    with pytest.raises(ValueError, match="impl"):
+        CCNet(**CCNET_TINY | {"cca_impl": "triton"})
+    with pytest.raises(ValueError, match="inter_channels"):
+        CCNet(**CCNET_TINY | {"inter_channels": 0})
+
+
+def _naive_criss_cross(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Loops over one sample: every position attends to its row and column (itself once) with a
+    softmax over the dot products (CCNet eq. 1–2)."""
+    _, h, w = q.shape
+    out = torch.zeros_like(v)
+    for y in range(h):
+        for x in range(w):
+            path = [(y, j) for j in range(w)] + [(i, x) for i in range(h) if i != y]
+            energy = torch.stack([q[:, y, x] @ k[:, i, j] for i, j in path])
+            weights = energy.softmax(0)
+            out[:, y, x] = sum(a * v[:, i, j] for a, (i, j) in zip(weights, path, strict=True))
+    return out
+
+
+def test_ccnet_heads_match_functional_reference():
+    torch.manual_seed(0)
+    model = CCNet(**CCNET_TINY | {"dropout": 0.0}).double()
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.3, 0.3)
+            m.running_var.uniform_(0.5, 1.5)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.3, 0.3)
+    _set_gamma(model, 0.3)
+    x = torch.randn(2, 3, 64, 64, dtype=torch.float64)
+
+    def conv_bn_leaky(t, seq, training):
+        conv, bn = seq[0], seq[1]
+        t = F.conv2d(t, conv.weight, conv.bias, padding=1)
+        if training:  # batch statistics
+            t = F.batch_norm(t, None, None, bn.weight, bn.bias, True, 0.0, bn.eps)
+        else:
+            t = F.batch_norm(
+                t, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps
+            )
+        return F.leaky_relu(t, 0.01)
+
+    def upsample(t):
+        return F.interpolate(t, size=(64, 64), mode="bilinear", align_corners=False)
+
+    head, att = model.head, model.head.rcca.attention
+    model.eval()
+    with torch.no_grad():
+        feats = model.backbone.forward_stages(x)
+        c4 = feats["layer4"]
+        assert c4.shape[-2:] == (9, 9)  # 64 → 32 → 17 (ceil pool) → 9
+        h = conv_bn_leaky(c4, head.conva, False)
+        for _ in range(2):  # shared weights in both passes
+            q, k, v = (F.conv2d(h, m.weight, m.bias) for m in (att.query, att.key, att.value))
+            cca = torch.stack([_naive_criss_cross(*s) for s in zip(q, k, v, strict=True)])
+            h = 0.3 * cca + h
+        h = conv_bn_leaky(h, head.convb, False)
+        z = conv_bn_leaky(torch.cat([c4, h], 1), head.bottleneck[:3], False)
+        ref = upsample(F.conv2d(z, head.bottleneck[4].weight, head.bottleneck[4].bias))
+        torch.testing.assert_close(model(x)["out"], ref)
+
+        model.train()  # DSN head on layer3, BN with batch statistics
+        feats = model.backbone.forward_stages(x)
+        aux = conv_bn_leaky(feats["layer3"], model.aux_head, True)
+        last = model.aux_head[4]
+        ref_aux = upsample(F.conv2d(aux, last.weight, last.bias))
+        torch.testing.assert_close(model(x)["aux"], ref_aux)
+    assert model.aux_head[0].bias is not None and head.conva[0].bias is None

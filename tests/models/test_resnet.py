@@ -176,3 +176,72 @@ def test_deep_stem_shapes():
     assert [m.out_channels for m in model.conv1 if isinstance(m, torch.nn.Conv2d)] == [8, 8, 16]
     assert model.forward_stages(torch.zeros(1, 3, 33, 33))["stem"].shape == (1, 16, 17, 17)
     assert isinstance(model.layer1[0], BasicBlock)
+
+
+def _ceil_pool_size(n: int) -> int:
+    """3×3/2 pad-1 max-pool with ``ceil_mode`` (PyTorch docs): ⌈(n + 2 − 3)/2⌉ + 1, minus one if
+    the last window would start in the right padding."""
+    out = math.ceil((n - 1) / 2) + 1
+    return out - 1 if (out - 1) * 2 >= n + 1 else out
+
+
+@pytest.mark.parametrize("hw", [(64, 64), (65, 77), (34, 46)])
+def test_stem_pool_ceil_sizes(hw):
+    model = ResNet(10, output_stride=8, base_width=8, deep_stem=True, stem_pool_ceil=True).eval()
+    feats = model.forward_stages(torch.randn(1, 3, *hw))
+    stem = [(n + 1) // 2 for n in hw]
+    pooled = [_ceil_pool_size(n) for n in stem]
+    layer2 = tuple((n + 1) // 2 for n in pooled)
+    assert feats["stem"].shape[-2:] == tuple(stem)
+    assert feats["layer1"].shape[-2:] == tuple(pooled)
+    for name in ("layer2", "layer3", "layer4"):
+        assert feats[name].shape[-2:] == layer2, name
+    # 64 → stem 32 → 17 with ceil (16 without): the option changes something for even sizes
+    if hw == (64, 64):
+        assert pooled == [17, 17]
+        plain = ResNet(10, output_stride=8, base_width=8, deep_stem=True).eval()
+        assert plain.forward_stages(torch.randn(1, 3, *hw))["layer1"].shape[-1] == 16
+    assert model.maxpool.ceil_mode and not ResNet(10, base_width=8).maxpool.ceil_mode
+
+
+@pytest.mark.parametrize(
+    "depth, output_stride, contract, layer3, layer4",
+    [
+        (50, 8, True, [1, 2, 2, 2, 2, 2], [2, 4, 4]),  # torchvision convention (default)
+        (50, 8, False, [2] * 6, [4] * 3),  # CCNet: every block uses its stage's dilation
+        (18, 16, True, [1, 1], [1, 2]),
+        (18, 16, False, [1, 1], [2, 2]),
+        (18, 32, False, [1, 1], [1, 1]),
+    ],
+)
+def test_contract_dilation(depth, output_stride, contract, layer3, layer4):
+    model = ResNet(
+        depth, output_stride=output_stride, base_width=8, contract_dilation=contract
+    ).eval()
+
+    def dilations(layer):
+        convs = [b.conv2 if hasattr(b, "conv3") else b.conv1 for b in layer]
+        assert all(c.padding == c.dilation for c in convs)  # "same" 3×3 convs
+        return [c.dilation[0] for c in convs]
+
+    assert dilations(model.layer3) == layer3
+    assert dilations(model.layer4) == layer4
+    x = torch.randn(1, 3, 40, 52)
+    assert model(x).shape[-2:] == tuple(_expected_size(n, output_stride) for n in (40, 52))
+
+
+def test_ccnet_backbone_layout():
+    """CCNet's ResNet-101 (spec §2.5): deep stem, ceil pool, layer3 all dilation 2, layer4 all 4."""
+    model = ResNet(
+        101,
+        output_stride=8,
+        base_width=8,
+        deep_stem=True,
+        stem_pool_ceil=True,
+        contract_dilation=False,
+        multi_grid=(1, 1, 1),
+    )
+    assert [len(getattr(model, f"layer{i}")) for i in range(1, 5)] == [3, 4, 23, 3]
+    assert {b.conv2.dilation[0] for b in model.layer3} == {2}
+    assert [b.conv2.dilation[0] for b in model.layer4] == [4, 4, 4]
+    assert all(b.conv2.stride == (1, 1) for b in [*model.layer3, *model.layer4])

@@ -30,7 +30,7 @@ from wsss.stages.common import DatasetIndex, atomic_dir
 from wsss.stages.dataset import run_check_dataset
 from wsss.stages.pseudo import run_eval_pseudo_labels, run_make_pseudo_labels
 from wsss.stages.report import run_collect_metrics
-from wsss.stages.seg import run_eval_seg, run_infer_seg, run_train_seg
+from wsss.stages.seg import run_eval_seg, run_infer_seg, run_train_seg, seg_loss_fn
 from wsss.stages.training import load_model
 from wsss.utils.runtime import one_line_errors
 
@@ -788,21 +788,73 @@ def test_infer_cam_writes_present_classes(
         assert cam["high_res"].min() >= 0 and cam["high_res"].max() <= 1
 
 
-@pytest.mark.parametrize("external_masks", [False, True])
-def test_train_and_infer_seg_smoke(
-    synth_root: Path, synth_index: Path, tmp_path: Path, external_masks: bool
-) -> None:
-    mask_dir: str | Path = "SegmentationClassAug"  # relative: resolved under root
-    if external_masks:  # an absolute pseudo-mask folder outside the dataset tree
-        mask_dir = tmp_path / "pseudo"
-        shutil.copytree(synth_root / "SegmentationClassAug", mask_dir)
-    model_cfg = {
+SEG_MODEL_CONFIGS = {
+    "deeplab": {  # no loss entry: plain cross-entropy
         "head": "v3",
         "aspp_channels": 8,
         "atrous_rates": [2, 4],
         "pretrained": None,
         "backbone": {**BACKBONE, "output_stride": 8},
-    }
+    },
+    "ccnet": {
+        "backbone": {**BACKBONE, "output_stride": 8, "deep_stem": True, "stem_pool_ceil": True},
+        "pretrained": None,
+        "inter_channels": 8,
+        "aux_channels": 8,
+        "reduction": 8,
+        "recurrence": 2,
+        "dropout": 0.1,
+        "cca_impl": "auto",
+        "loss": {"aux_weight": 0.4, "ohem": {"thresh": 0.7, "min_kept": 100}},
+    },
+}
+
+
+def test_seg_loss_fn_follows_the_loss_entry() -> None:
+    gen = torch.Generator().manual_seed(0)
+    outputs = {"out": torch.randn(2, 3, 5, 6, generator=gen), "aux": torch.randn(2, 3, 5, 6)}
+    mask = torch.randint(0, 3, (2, 5, 6), generator=gen)
+    mask[0, 0, :4] = 255
+    batch = {"image": torch.zeros(2, 3, 5, 6), "mask": mask}
+
+    def model(image):
+        return outputs
+
+    def naive_ce(logits):  # mean −log softmax over the non-ignored pixels, by hand
+        logp = logits.double().log_softmax(1)
+        terms = [
+            -logp[b, mask[b, y, x], y, x]
+            for b in range(2)
+            for y in range(5)
+            for x in range(6)
+            if mask[b, y, x] != 255
+        ]
+        return sum(terms) / len(terms)
+
+    plain = naive_ce(outputs["out"]).item()
+    assert seg_loss_fn(None)(model, batch).item() == pytest.approx(plain, rel=1e-6)
+    no_aux = seg_loss_fn({"aux_weight": 0.0, "ohem": None})(model, batch)
+    assert no_aux.item() == pytest.approx(plain, rel=1e-6)
+    with_aux = seg_loss_fn({"aux_weight": 0.25, "ohem": None})(model, batch)
+    expected = plain + 0.25 * naive_ce(outputs["aux"]).item()
+    assert with_aux.item() == pytest.approx(expected, rel=1e-6)
+    keep_all = seg_loss_fn({"aux_weight": 0.0, "ohem": {"thresh": 0.0, "min_kept": 1000}})
+    assert keep_all(model, batch).item() == pytest.approx(plain, rel=1e-6)
+    with pytest.raises(ValueError, match="aux_weight"):
+        seg_loss_fn({"ohem": None})
+
+
+@pytest.mark.parametrize(
+    "model_name, external_masks", [("deeplab", False), ("deeplab", True), ("ccnet", True)]
+)
+def test_train_and_infer_seg_smoke(
+    synth_root: Path, synth_index: Path, tmp_path: Path, model_name: str, external_masks: bool
+) -> None:
+    mask_dir: str | Path = "SegmentationClassAug"  # relative: resolved under root
+    if external_masks:  # an absolute pseudo-mask folder outside the dataset tree
+        mask_dir = tmp_path / "pseudo"
+        shutil.copytree(synth_root / "SegmentationClassAug", mask_dir)
+    model_cfg = SEG_MODEL_CONFIGS[model_name]
     ckpt = tmp_path / "seg.pt"
     run_train_seg(
         synth_index,
@@ -811,7 +863,7 @@ def test_train_and_infer_seg_smoke(
         tmp_path / "loss.csv",
         split="train_aug",
         mask_dir=mask_dir,
-        model_name="deeplab",
+        model_name=model_name,
         model=model_cfg,
         train=TRAIN,
         seed=0,

@@ -88,6 +88,25 @@ def test_voc_dry_run_on_generated_tree(tmp_path):
         assert rule in result.stdout, rule
 
 
+def _dry_run_jobs(stdout: str) -> list[tuple[str, str]]:
+    """``(rule, block text)`` for every job a ``snakemake -n`` printout lists."""
+    blocks = stdout.split("\nrule ")[1:]
+    return [(b.split(":", 1)[0].strip(), b) for b in blocks]
+
+
+def test_masks_from_experiment_reuses_masks(tmp_path):
+    result = snakemake(tmp_path, "-n")
+    assert result.returncode == 0, result.stderr + result.stdout
+    jobs = _dry_run_jobs(result.stdout)
+    ccnet = {rule: block for rule, block in jobs if "experiment=ccnet" in block}
+    assert set(ccnet) == {"train_seg", "infer_seg", "eval_seg"}  # no CAM / pseudo-mask stages
+    assert "results/synth/baseline/pseudo/masks" in ccnet["train_seg"].split("output:")[0]
+    assert sum(rule == "train_cam" for rule, _ in jobs) == 1  # the baseline's only
+    collect = next(block for rule, block in jobs if rule == "collect_metrics")
+    assert "results/synth/ccnet/seg/eval/metrics.csv" in collect
+    assert "results/synth/ccnet/cam" not in collect and "ccnet/pseudo" not in collect
+
+
 @pytest.mark.slow
 def test_tiny_end_to_end_run_is_complete_and_repeatable(tmp_path):
     runs = []
@@ -119,6 +138,7 @@ def test_tiny_end_to_end_run_is_complete_and_repeatable(tmp_path):
         ("baseline", "pseudo", "train", "fixed"),
         ("baseline", "seg", "val", "none"),
         ("oracle", "seg", "val", "none"),
+        ("ccnet", "seg", "val", "none"),  # masks_from baseline: seg rows only
     }
     assert table.miou.between(0, 1).all() and table.pixel_acc.between(0, 1).all()
     # Same seed, same machine: byte-identical results.

@@ -84,11 +84,17 @@ def split_masks(stage):
     return lookup
 
 
+def mask_source(name):
+    """The experiment whose pseudo masks a weak experiment trains on: its masks_from, or itself."""
+    return EXPERIMENTS[name].get("masks_from") or name
+
+
 def seg_masks(wildcards):
-    """Training masks of train_seg: the experiment's pseudo masks (none: ground truth)."""
+    """Training masks of train_seg: the pseudo masks of the experiment (or of the one its
+    masks_from names); none (ground truth) for full supervision."""
     if EXPERIMENTS[wildcards.experiment]["supervision"] == "full":
         return []
-    return f"{X}/pseudo/masks".format(**wildcards)
+    return f"results/{wildcards.dataset}/{mask_source(wildcards.experiment)}/pseudo/masks"
 
 
 def pretrained(*keys):
@@ -111,11 +117,12 @@ def seg_train_threads(wildcards):
 
 
 def experiment_metrics(wildcards):
-    """Every metric table one dataset's miou.csv gathers, for all configured experiments."""
+    """Every metric table one dataset's miou.csv gathers, for all configured experiments (CAM
+    and pseudo-mask tables only for weak experiments that make their own masks)."""
     files = []
     for name, spec in EXPERIMENTS.items():
         base = f"results/{wildcards.dataset}/{name}"
-        if spec["supervision"] == "weak":
+        if spec["supervision"] == "weak" and mask_source(name) == name:
             files += [f"{base}/cam/eval/metrics.csv", f"{base}/pseudo/eval/metrics.csv"]
         files.append(f"{base}/seg/eval/metrics.csv")
     return files

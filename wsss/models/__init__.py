@@ -6,6 +6,7 @@ from torch import nn
 
 from wsss.models.backbones import BACKBONES, backbone_from_config, build_backbone, load_pretrained
 from wsss.models.cam_classifier import CAMClassifier
+from wsss.models.ccnet import CCNet
 from wsss.models.deeplab import DeepLab
 from wsss.models.resnet import ResNet
 
@@ -14,6 +15,7 @@ __all__ = [
     "CAM_MODELS",
     "SEG_MODELS",
     "CAMClassifier",
+    "CCNet",
     "DeepLab",
     "ResNet",
     "backbone_from_config",
@@ -23,12 +25,13 @@ __all__ = [
     "load_pretrained",
 ]
 
-SEG_MODELS: dict[str, type[nn.Module]] = {"deeplab": DeepLab}
+SEG_MODELS: dict[str, type[nn.Module]] = {"deeplab": DeepLab, "ccnet": CCNet}
 CAM_MODELS: dict[str, type[nn.Module]] = {"cam": CAMClassifier}
 
 
 def build_seg_model(name: str, **kwargs: object) -> nn.Module:
-    """Build a segmentation model from :data:`SEG_MODELS` (``forward(x) -> {"out": logits}``).
+    """Build a segmentation model from :data:`SEG_MODELS` (``forward(x) -> {"out": logits}``;
+    models with auxiliary heads add ``"aux"`` logits in training mode).
 
     Raises:
         KeyError: listing the valid names if ``name`` is unknown.

@@ -99,11 +99,14 @@ class ResNet(nn.Module):
     state dicts load strictly (see :func:`load_pretrained`). Output stride 16/8 replaces the stride
     of layer4 (and layer3) by dilation as in DeepLab (Chen et al., TPAMI 2017); as in torchvision's
     ``replace_stride_with_dilation``, the first block of a dilated stage keeps the previous stage's
-    dilation (mmseg calls this ``contract_dilation``).
+    dilation (mmseg calls this ``contract_dilation``); ``contract_dilation=False`` gives every block
+    of a dilated stage that stage's dilation instead, as CCNet does (Huang et al., "CCNet:
+    Criss-Cross Attention for Semantic Segmentation", ICCV 2019 / TPAMI 2020).
 
     Args:
         depth: one of 10 (tiny, [1,1,1,1] basic blocks), 18, 34, 50, 101, 152.
-        output_stride: 8, 16 or 32 — the ratio input size / feature size (ceil per stride-2 op).
+        output_stride: 8, 16 or 32 — the ratio input size / feature size (ceil per stride-2 op;
+            with ``stem_pool_ceil`` the max-pool maps an even size n to n/2 + 1).
         base_width: width of the stem and layer1 (64 standard); stage i has ``base_width·2^i``
             bottleneck/basic width.
         deep_stem: three 3×3 convs (base_width/2, base_width/2, base_width) instead of the 7×7 conv
@@ -114,6 +117,13 @@ class ResNet(nn.Module):
             number of layer4 blocks. The first block then uses ``dilation·multi_grid[0]``.
         dilate: if False, output stride 16/8 sets stride 1 without dilation (IRN's ResNet-50 uses
             strides (2, 2, 2, 1) with no dilation).
+        stem_pool_ceil: the stem's 3×3/2 max-pool (padding 1) uses ``ceil_mode=True``, as in
+            CCNet's deep-stem ResNet: output size ``⌊n/2⌋ + 1`` instead of ``⌈n/2⌉`` (one more
+            row/column for even n).
+        contract_dilation: True (default, torchvision/DeepLab): the first block of a dilated stage
+            keeps the previous stage's dilation. False: every block of layer3 and layer4 uses its
+            stage's dilation (CCNet: 2 in all layer3 blocks, 4 in all layer4 blocks at output
+            stride 8). Ignored for layer4 when ``multi_grid`` is given.
 
     Attributes:
         out_channels: channels of ``layer4``.
@@ -130,6 +140,8 @@ class ResNet(nn.Module):
         frozen_bn: bool = False,
         multi_grid: Sequence[int] | None = None,
         dilate: bool = True,
+        stem_pool_ceil: bool = False,
+        contract_dilation: bool = True,
     ) -> None:
         super().__init__()
         if depth not in _ARCH:
@@ -159,7 +171,7 @@ class ResNet(nn.Module):
             self.conv1 = nn.Conv2d(3, base_width, 7, 2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(base_width)
         self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, 2, padding=1)
+        self.maxpool = nn.MaxPool2d(3, 2, padding=1, ceil_mode=stem_pool_ceil)
 
         (s3, d3), (s4, d4) = _OS_PLAN[output_stride]
         self.output_stride = output_stride
@@ -169,9 +181,11 @@ class ResNet(nn.Module):
         widths = [base_width * 2**i for i in range(4)]
         self.layer1 = self._make_layer(block, widths[0], layers[0], 1, 1, 1)
         self.layer2 = self._make_layer(block, widths[1], layers[1], 2, 1, 1)
-        self.layer3 = self._make_layer(block, widths[2], layers[2], s3, d3, 1)
+        # first-block dilation of layer3/layer4: the previous stage's, unless not contracted
+        first3, first4 = (1, d3) if contract_dilation else (d3, d4)
+        self.layer3 = self._make_layer(block, widths[2], layers[2], s3, d3, first3)
         grid = list(multi_grid) if multi_grid is not None else None
-        self.layer4 = self._make_layer(block, widths[3], layers[3], s4, d4, d3, grid)
+        self.layer4 = self._make_layer(block, widths[3], layers[3], s4, d4, first4, grid)
         self.stage_channels = {"stem": base_width}
         for i, w in enumerate(widths):
             self.stage_channels[f"layer{i + 1}"] = w * block.expansion
@@ -193,7 +207,7 @@ class ResNet(nn.Module):
         blocks: int,
         stride: int,
         dilation: int,
-        previous_dilation: int,
+        first_dilation: int,
         multi_grid: list[int] | None = None,
     ) -> nn.Sequential:
         cout = width * block.expansion
@@ -205,7 +219,7 @@ class ResNet(nn.Module):
         if multi_grid is not None:
             dilations = [dilation * g for g in multi_grid]
         else:
-            dilations = [previous_dilation] + [dilation] * (blocks - 1)
+            dilations = [first_dilation] + [dilation] * (blocks - 1)
         mods = [block(self._cin, width, stride, dilations[0], downsample)]
         self._cin = cout
         mods += [block(cout, width, 1, d) for d in dilations[1:]]
@@ -243,7 +257,8 @@ class ResNet(nn.Module):
 
         Returns:
             ``{"stem": (B, C0, ⌈H/2⌉, ⌈W/2⌉) (before max-pool), "layer1": stride 4, "layer2":
-            stride 8, "layer3", "layer4"}`` (strides of the last two depend on ``output_stride``).
+            stride 8, "layer3", "layer4"}`` (strides of the last two depend on ``output_stride``;
+            sizes from layer1 on grow by one where ``stem_pool_ceil`` rounds up).
         """
         if detach_after is not None and detach_after not in STAGE_NAMES:
             raise ValueError(f"unknown stage {detach_after!r}; choose from {list(STAGE_NAMES)}")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -28,14 +29,42 @@ from wsss.stages.common import (
 )
 from wsss.stages.training import load_model, train_and_save
 from wsss.training.loop import config_fingerprint, file_digest
+from wsss.training.losses import segmentation_loss
 
-__all__ = ["run_train_seg", "run_infer_seg", "run_eval_seg"]
+__all__ = ["run_train_seg", "run_infer_seg", "run_eval_seg", "seg_loss_fn"]
 
 log = logging.getLogger(__name__)
 
 
+# keys of a seg model config that are not constructor arguments
+_NON_CTOR_KEYS = ("pretrained", "loss")
+
+
 def _ce_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
     return F.cross_entropy(model(batch["image"])["out"], batch["mask"], ignore_index=255)
+
+
+def _configured_loss(
+    model: torch.nn.Module, batch: dict, *, aux_weight: float, ohem: Mapping | None
+) -> torch.Tensor:
+    return segmentation_loss(
+        model(batch["image"]), batch["mask"], aux_weight=aux_weight, ohem=ohem, ignore_index=255
+    )
+
+
+def seg_loss_fn(loss: Mapping | None) -> Callable[[torch.nn.Module, dict], torch.Tensor]:
+    """The training loss a seg model config's ``loss`` entry asks for.
+
+    ``None`` (no entry): plain cross-entropy on ``"out"``. ``{"aux_weight", "ohem"}``:
+    :func:`~wsss.training.losses.segmentation_loss` (OHEM on the main branch if ``ohem`` is a
+    ``{"thresh", "min_kept"}`` mapping, plus ``aux_weight`` × cross-entropy on ``"aux"``).
+    """
+    if loss is None:
+        return _ce_loss
+    if set(loss) != {"aux_weight", "ohem"}:
+        raise ValueError(f"model loss needs exactly the keys aux_weight and ohem, got {dict(loss)}")
+    ohem = None if loss["ohem"] is None else dict(loss["ohem"])
+    return functools.partial(_configured_loss, aux_weight=float(loss["aux_weight"]), ohem=ohem)
 
 
 def run_train_seg(
@@ -56,10 +85,13 @@ def run_train_seg(
 
     ``mask_dir`` is a pseudo-mask folder (weak supervision) or a ground-truth folder of the
     dataset (the fully supervised oracle); relative ground-truth folders resolve under ``root``.
+    ``model`` holds the constructor kwargs plus ``pretrained`` (backbone weights file or None) and
+    an optional ``loss`` (see :func:`seg_loss_fn`; absent: plain cross-entropy).
     """
     index = DatasetIndex(index_path)
     ids = index.ids(split)
-    kwargs = {k: v for k, v in model.items() if k != "pretrained"}
+    loss_fn = seg_loss_fn(model.get("loss"))
+    kwargs = {k: v for k, v in model.items() if k not in _NON_CTOR_KEYS}
     net = build_seg_model(model_name, num_classes=len(index.classes), **kwargs)
     if model.get("pretrained"):
         load_pretrained(net.backbone, model["pretrained"])
@@ -74,7 +106,7 @@ def run_train_seg(
     train_and_save(
         net,
         VOCSegmentation(root, ids, mask_dir=str(mask_dir)),
-        _ce_loss,
+        loss_fn,
         model_name=model_name,
         classes=index.classes,
         train=train,
