@@ -16,6 +16,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/dataset.smk"
 include: "workflow/rules/cam.smk"
 include: "workflow/rules/pseudo_labels.smk"
+include: "workflow/rules/affinity.smk"
 include: "workflow/rules/segmentation.smk"
 include: "workflow/rules/report.smk"
 

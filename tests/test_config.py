@@ -157,3 +157,54 @@ def test_masks_from_valid_chain_accepted():
         "seg_model": "deeplab",
     }
     check_references(config)
+
+
+@pytest.mark.parametrize(
+    "experiment, message",
+    [
+        (
+            {
+                "supervision": "weak",
+                "refine": "irn",
+                "cams_from": "nowhere",
+                "seg_model": "deeplab",
+            },
+            "experiments.new.cams_from: 'nowhere' is not a key of experiments",
+        ),
+        (
+            {"supervision": "weak", "refine": "irn", "cams_from": "irn", "seg_model": "deeplab"},
+            "experiments.new.cams_from: 'irn' does not train its own CAMs",
+        ),
+        (
+            {"supervision": "weak", "refine": "irn", "cams_from": "oracle", "seg_model": "deeplab"},
+            "experiments.new.cams_from: 'oracle' does not train its own CAMs",
+        ),
+        (
+            {"supervision": "weak", "refine": "crf", "cams_from": "new", "seg_model": "deeplab"},
+            "experiments.new.cams_from: an experiment cannot take CAMs from itself",
+        ),
+        (
+            {"supervision": "full", "cams_from": "baseline", "seg_model": "deeplab"},
+            "experiments.new.cams_from: only weak experiments with a refine method",
+        ),
+    ],
+)
+def test_bad_cams_from_named(experiment, message):
+    config = copy.deepcopy(CONFIG)
+    config["experiments"]["irn"] = {
+        "supervision": "weak",
+        "cams_from": "baseline",
+        "refine": "irn",
+        "seg_model": "deeplab",
+    }
+    check_references(config)  # a valid cams_from
+    config["experiments"]["new"] = experiment
+    with pytest.raises(ValueError, match=message.replace(".", r"\.")):
+        check_references(config)
+
+
+def test_affinity_crf_preset_checked():
+    config = copy.deepcopy(CONFIG)
+    config["datasets"]["voc"]["affinity"]["irn"]["labels"]["crf"] = "nope"
+    with pytest.raises(ValueError, match=r"datasets\.voc\.affinity\.irn\.labels\.crf: 'nope'"):
+        check_references(config)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-__all__ = ["check_masks_from", "check_references", "missing_root_message"]
+__all__ = ["check_cams_from", "check_masks_from", "check_references", "missing_root_message"]
 
 
 def check_references(config: Mapping) -> None:
@@ -12,10 +12,12 @@ def check_references(config: Mapping) -> None:
 
     Checks ``default_datasets`` → ``datasets``, ``experiments.*.seg_model`` → every dataset's
     ``seg.models``, ``experiments.*.masks_from`` → a weak experiment that makes its own pseudo
-    masks, ``datasets.*.pseudo_labels.crf`` → ``crf_presets``, the stage splits →
-    ``datasets.*.splits``, and the CRF ``gt_prob`` that a ``labels`` unary needs.
+    masks, ``experiments.*.cams_from`` → a weak experiment that trains its own CAMs,
+    ``datasets.*.pseudo_labels.crf`` and ``datasets.*.affinity.*.labels.crf`` → ``crf_presets``,
+    the stage splits → ``datasets.*.splits``, and the CRF ``gt_prob`` that a ``labels`` unary needs.
     """
     check_masks_from(config["experiments"])
+    check_cams_from(config["experiments"])
     datasets = config["datasets"]
     for name in config["default_datasets"]:
         if name not in datasets:
@@ -26,12 +28,15 @@ def check_references(config: Mapping) -> None:
         if params["unary"] == "labels" and "gt_prob" not in params:
             raise ValueError(f"crf_presets.{preset}: unary 'labels' needs gt_prob")
     for ds_name, ds in datasets.items():
-        crf = ds["pseudo_labels"]["crf"]
-        if crf not in config["crf_presets"]:
-            raise ValueError(
-                f"datasets.{ds_name}.pseudo_labels.crf: {crf!r} is not a key of "
-                f"crf_presets ({sorted(config['crf_presets'])})"
-            )
+        crf_keys = {"pseudo_labels.crf": ds["pseudo_labels"]["crf"]}
+        for method, spec in ds["affinity"].items():
+            crf_keys[f"affinity.{method}.labels.crf"] = spec["labels"]["crf"]
+        for key, crf in crf_keys.items():
+            if crf not in config["crf_presets"]:
+                raise ValueError(
+                    f"datasets.{ds_name}.{key}: {crf!r} is not a key of "
+                    f"crf_presets ({sorted(config['crf_presets'])})"
+                )
         for stage, split in ds["stage_splits"].items():
             if split not in ds["splits"]:
                 raise ValueError(
@@ -76,6 +81,31 @@ def check_masks_from(experiments: Mapping) -> None:
             raise ValueError(
                 f"{key}: {source!r} takes its masks from {experiments[source]['masks_from']!r} "
                 "itself; name the experiment that makes them"
+            )
+
+
+def check_cams_from(experiments: Mapping) -> None:
+    """Raise ``ValueError`` naming ``experiments.<name>.cams_from`` unless every ``cams_from``
+    belongs to a weak experiment that refines CAMs itself (has ``refine``, no ``masks_from``) and
+    names another weak experiment that trains its own CAMs (no ``cams_from``/``masks_from``)."""
+    for name, exp in experiments.items():
+        source = exp.get("cams_from")
+        if source is None:
+            continue
+        key = f"experiments.{name}.cams_from"
+        if exp["supervision"] != "weak" or "refine" not in exp:
+            raise ValueError(f"{key}: only weak experiments with a refine method use CAMs")
+        if source not in experiments:
+            raise ValueError(
+                f"{key}: {source!r} is not a key of experiments ({sorted(experiments)})"
+            )
+        if source == name:
+            raise ValueError(f"{key}: an experiment cannot take CAMs from itself")
+        spec = experiments[source]
+        if spec["supervision"] != "weak" or spec.get("masks_from") or spec.get("cams_from"):
+            raise ValueError(
+                f"{key}: {source!r} does not train its own CAMs (it must be weak, without "
+                "masks_from and cams_from)"
             )
 
 

@@ -107,6 +107,31 @@ def test_masks_from_experiment_reuses_masks(tmp_path):
     assert "results/synth/ccnet/cam" not in collect and "ccnet/pseudo" not in collect
 
 
+@pytest.mark.parametrize("method", ["irn", "affinitynet"])
+def test_cams_from_experiment_refines_the_baseline_cams(tmp_path, method):
+    result = snakemake(tmp_path, "-n", "--configfile", str(TINY))
+    assert result.returncode == 0, result.stderr + result.stdout
+    jobs = {
+        rule: block
+        for rule, block in _dry_run_jobs(result.stdout)
+        if f"experiment={method}" in block
+    }
+    assert set(jobs) == {
+        "make_affinity_labels",
+        "train_affinity",
+        "random_walk",
+        "eval_pseudo_labels",
+        "train_seg",
+        "infer_seg",
+        "eval_seg",
+    }
+    for rule in ("make_affinity_labels", "random_walk"):
+        assert "results/synth/baseline/cam/maps" in jobs[rule].split("output:")[0]
+    # init_from_cam: the affinity network starts from the baseline's CAM classifier
+    assert "results/synth/baseline/cam/model.pt" in jobs["train_affinity"].split("output:")[0]
+    assert f"results/synth/{method}/pseudo/masks" in jobs["random_walk"].split("log:")[0]
+
+
 @pytest.mark.slow
 def test_tiny_end_to_end_run_is_complete_and_repeatable(tmp_path):
     runs = []
@@ -139,6 +164,10 @@ def test_tiny_end_to_end_run_is_complete_and_repeatable(tmp_path):
         ("baseline", "seg", "val", "none"),
         ("oracle", "seg", "val", "none"),
         ("ccnet", "seg", "val", "none"),  # masks_from baseline: seg rows only
+        ("affinitynet", "pseudo", "train", "fixed"),  # cams_from baseline: no cam rows
+        ("affinitynet", "seg", "val", "none"),
+        ("irn", "pseudo", "train", "fixed"),
+        ("irn", "seg", "val", "none"),
     }
     assert table.miou.between(0, 1).all() and table.pixel_acc.between(0, 1).all()
     # Same seed, same machine: byte-identical results.

@@ -63,6 +63,51 @@ def dataset_sources(wildcards):
     return files
 
 
+def cam_source(name):
+    """The experiment whose CAMs experiment ``name`` uses: its cams_from, or itself."""
+    return EXPERIMENTS[name].get("cams_from") or name
+
+
+def cam_file(path):
+    """An input function: ``results/<dataset>/<CAM source experiment>/cam/<path>``."""
+    return lambda wildcards: (
+        f"results/{wildcards.dataset}/{cam_source(wildcards.experiment)}/cam/{path}"
+    )
+
+
+def refined_by(*methods):
+    """Wildcard regex of the experiments whose ``refine`` is one of ``methods``."""
+    names = [n for n, spec in EXPERIMENTS.items() if spec.get("refine") in methods]
+    return "|".join(map(re.escape, names)) or "(?!)"  # (?!) matches nothing
+
+
+def affinity_section(key):
+    """A params function: ``datasets[<dataset>].affinity[<experiment's refine>][key]``."""
+    return lambda wildcards: DATASETS[wildcards.dataset]["affinity"][
+        EXPERIMENTS[wildcards.experiment]["refine"]
+    ][key]
+
+
+def affinity_crf_params(wildcards):
+    return config["crf_presets"][affinity_section("labels")(wildcards)["crf"]]
+
+
+def affinity_inputs(wildcards):
+    """train_affinity's weight files: local ImageNet weights and/or the CAM model it copies."""
+    model = affinity_section("model")(wildcards)
+    files = {"pretrained": model["pretrained"] or []}
+    files["cam_model"] = cam_file("model.pt")(wildcards) if model["init_from_cam"] else []
+    return files
+
+
+def pseudo_bg_threshold(wildcards):
+    """The background score behind the pseudo masks (None: PSA's α plane has no threshold)."""
+    refine = EXPERIMENTS[mask_source(wildcards.experiment)]["refine"]
+    if refine == "crf":
+        return DATASETS[wildcards.dataset]["pseudo_labels"]["bg_threshold"]
+    return DATASETS[wildcards.dataset]["affinity"][refine]["walk"].get("bg_threshold")
+
+
 def crf_params(wildcards):
     """The CRF parameter set named by ``pseudo_labels.crf`` (from ``crf_presets``)."""
     name = DATASETS[wildcards.dataset]["pseudo_labels"]["crf"]
@@ -118,11 +163,14 @@ def seg_train_threads(wildcards):
 
 def experiment_metrics(wildcards):
     """Every metric table one dataset's miou.csv gathers, for all configured experiments (CAM
-    and pseudo-mask tables only for weak experiments that make their own masks)."""
+    tables for weak experiments that train their own CAMs, pseudo-mask tables for those that make
+    their own masks)."""
     files = []
     for name, spec in EXPERIMENTS.items():
         base = f"results/{wildcards.dataset}/{name}"
         if spec["supervision"] == "weak" and mask_source(name) == name:
-            files += [f"{base}/cam/eval/metrics.csv", f"{base}/pseudo/eval/metrics.csv"]
+            if cam_source(name) == name:
+                files.append(f"{base}/cam/eval/metrics.csv")
+            files.append(f"{base}/pseudo/eval/metrics.csv")
         files.append(f"{base}/seg/eval/metrics.csv")
     return files

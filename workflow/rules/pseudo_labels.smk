@@ -1,12 +1,15 @@
-# Pseudo-mask rules: background threshold + dense CRF on the CAMs, and their evaluation.
+# Pseudo-mask rules: background threshold + dense CRF on the CAMs (refine: crf), and the evaluation
+# of every experiment's pseudo masks (random-walk masks come from rule random_walk).
 
 
 rule make_pseudo_labels:
     input:
         index=f"{R}/dataset_index.json",
-        cams=f"{X}/cam/maps",
+        cams=cam_file("maps"),
     output:
         directory(f"{X}/pseudo/masks"),
+    wildcard_constraints:
+        experiment=refined_by("crf"),
     params:
         root=dataset_root,
         split=section("stage_splits", "train"),
@@ -32,7 +35,7 @@ rule eval_pseudo_labels:
         root=dataset_root,
         split=section("stage_splits", "eval_train"),
         gt_dir=split_masks("eval_train"),
-        bg_threshold=section("pseudo_labels", "bg_threshold"),
+        bg_threshold=pseudo_bg_threshold,
     conda:
         "../../envs/wsss.yaml"
     log:

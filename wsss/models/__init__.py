@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from wsss.models.affinity import AffinityNet, BoundaryNet
 from wsss.models.backbones import BACKBONES, backbone_from_config, build_backbone, load_pretrained
 from wsss.models.cam_classifier import CAMClassifier
 from wsss.models.ccnet import CCNet
@@ -11,6 +12,10 @@ from wsss.models.deeplab import DeepLab
 from wsss.models.resnet import ResNet
 
 __all__ = [
+    "AFFINITY_MODELS",
+    "AffinityNet",
+    "BoundaryNet",
+    "build_affinity_model",
     "BACKBONES",
     "CAM_MODELS",
     "SEG_MODELS",
@@ -27,6 +32,8 @@ __all__ = [
 
 SEG_MODELS: dict[str, type[nn.Module]] = {"deeplab": DeepLab, "ccnet": CCNet}
 CAM_MODELS: dict[str, type[nn.Module]] = {"cam": CAMClassifier}
+# refine method → network whose output the random walk uses (features / boundary logits)
+AFFINITY_MODELS: dict[str, type[nn.Module]] = {"affinitynet": AffinityNet, "irn": BoundaryNet}
 
 
 def build_seg_model(name: str, **kwargs: object) -> nn.Module:
@@ -50,3 +57,15 @@ def build_cam_model(name: str, **kwargs: object) -> nn.Module:
     if name not in CAM_MODELS:
         raise KeyError(f"unknown CAM model {name!r}; valid names: {sorted(CAM_MODELS)}")
     return CAM_MODELS[name](**kwargs)
+
+
+def build_affinity_model(name: str, **kwargs: object) -> nn.Module:
+    """Build an affinity network from :data:`AFFINITY_MODELS` (AffinityNet → features,
+    IRNet's BoundaryNet → boundary logits).
+
+    Raises:
+        KeyError: listing the valid names if ``name`` is unknown.
+    """
+    if name not in AFFINITY_MODELS:
+        raise KeyError(f"unknown affinity model {name!r}; valid names: {sorted(AFFINITY_MODELS)}")
+    return AFFINITY_MODELS[name](**kwargs)

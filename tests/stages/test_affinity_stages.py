@@ -1,0 +1,219 @@
+"""Affinity refinement stages end to end on a tiny generated dataset: confident labels, training
+(initialised from a CAM checkpoint), random walk → pseudo masks that train_seg can read."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from scipy.ndimage import gaussian_filter
+
+from wsss.data import synthetic
+from wsss.io import load_checkpoint, save_cam_npz
+from wsss.stages.affinity import run_make_affinity_labels, run_random_walk, run_train_affinity
+from wsss.stages.cam import run_train_cam
+from wsss.stages.dataset import run_check_dataset
+
+CPU = torch.device("cpu")
+CLASSES = ["background", *synthetic.SHAPE_FAMILIES]
+SPLITS = {
+    "train_aug": "SegmentationClassAug",
+    "train": "SegmentationClass",
+    "val": "SegmentationClass",
+}
+BACKBONE = {"name": "resnet", "depth": 10, "output_stride": 8, "base_width": 4, "frozen_bn": False}
+TRAIN = {
+    "steps": 2,
+    "batch_size": 2,
+    "optimizer": "adamw",
+    "lr": 1e-3,
+    "momentum": 0.9,
+    "weight_decay": 1e-4,
+    "poly_power": 0.9,
+    "lr_mults": {"backbone": 1.0, "head": 1.0},
+    "crop_size": 32,
+    "scale_range": [0.8, 1.2],
+    "jitter": 0.1,
+    "num_workers": 0,
+    "checkpoint_every": 1,
+}
+CRF = {
+    "unary": "labels",
+    "gt_prob": 0.7,
+    "gaussian": {"sxy": 3, "compat": 3},
+    "bilateral": {"sxy": 50, "srgb": 5, "compat": 10},
+    "iterations": 2,
+}
+SOFTMAX_CRF = {k: v for k, v in CRF.items() if k != "gt_prob"} | {"unary": "softmax"}
+METHODS = {
+    "irn": {
+        "labels": {"fg_threshold": 0.6, "bg_threshold": 0.3},
+        "crf": CRF,
+        "model": {"backbone": BACKBONE, "pretrained": None, "init_from_cam": True, "channels": 8},
+        "radius": 4,
+        "walk": {"radius": 3, "beta": 10.0, "exp_times": 4, "bg_threshold": 0.25},
+    },
+    "affinitynet": {
+        "labels": {"alpha_low": 4.0, "alpha_high": 32.0},
+        "crf": SOFTMAX_CRF,
+        "model": {
+            "backbone": BACKBONE,
+            "pretrained": None,
+            "init_from_cam": True,
+            "feature_channels": [4, 4, 8],
+            "out_channels": 8,
+        },
+        "radius": 3,
+        "walk": {"radius": 3, "alpha": 16.0, "beta": 8.0, "logt": 4},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A generated VOC tree, its index, blurred ground-truth CAMs and a 2-step CAM model."""
+    base = tmp_path_factory.mktemp("affinity")
+    root = base / "voc"
+    synthetic.generate(
+        root,
+        seed=1,
+        num_train_aug=6,
+        num_train=3,
+        num_val=2,
+        image_size_range=(48, 64),
+        scale_range=(0.3, 0.8),
+    )
+    index = base / "index.json"
+    run_check_dataset(
+        root,
+        index,
+        dataset="synth",
+        classes=CLASSES,
+        splits=SPLITS,
+        labels_file="cls_labels.csv",
+        check_pixels=True,
+    )
+    cams = base / "cams"
+    cams.mkdir()
+    for image_id in json.loads(index.read_text())["splits"]["train_aug"]:
+        mask = np.asarray(Image.open(root / "SegmentationClassAug" / f"{image_id}.png"))
+        keys = np.array([c - 1 for c in np.unique(mask) if 0 < c < 255], dtype=np.int64)
+        planes = [gaussian_filter((mask == k + 1).astype(np.float32), 2) for k in keys]
+        high_res = (
+            np.stack([p / max(p.max(), 1e-6) for p in planes])
+            if planes
+            else (np.zeros((0, *mask.shape), np.float32))
+        )
+        save_cam_npz(cams / f"{image_id}.npz", keys=keys, high_res=high_res)
+    cam_model = base / "cam.pt"
+    run_train_cam(
+        index,
+        root,
+        cam_model,
+        base / "cam_loss.csv",
+        split="train_aug",
+        model={"backbone": BACKBONE, "pretrained": None, "detach_until": None},
+        train=TRAIN,
+        seed=0,
+        device=CPU,
+    )
+    return {"root": root, "index": index, "cams": cams, "cam_model": cam_model, "base": base}
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_affinity_refinement_end_to_end(tiny: dict[str, Path], method: str) -> None:
+    spec, out = METHODS[method], tiny["base"] / method
+    run_make_affinity_labels(
+        tiny["index"],
+        tiny["root"],
+        tiny["cams"],
+        out / "labels",
+        split="train_aug",
+        method=method,
+        labels=spec["labels"],
+        crf=spec["crf"],
+    )
+    ids = json.loads(tiny["index"].read_text())["splits"]["train_aug"]
+    for image_id in ids:
+        label = np.asarray(Image.open(out / "labels" / f"{image_id}.png"))
+        gt = np.asarray(Image.open(tiny["root"] / "SegmentationClassAug" / f"{image_id}.png"))
+        assert label.shape == gt.shape
+        assert set(np.unique(label)) <= set(np.unique(gt)) | {0, 255}
+
+    train = {**TRAIN, "lr_mults": {"head": 1.0}} if method == "irn" else TRAIN
+    run_train_affinity(
+        tiny["index"],
+        tiny["root"],
+        out / "labels",
+        tiny["cam_model"],
+        out / "model.pt",
+        out / "loss.csv",
+        split="train_aug",
+        method=method,
+        model=spec["model"],
+        train=train,
+        radius=spec["radius"],
+        seed=0,
+        device=CPU,
+    )
+    state = load_checkpoint(out / "model.pt")["state_dict"]
+    cam_state = load_checkpoint(tiny["cam_model"])["state_dict"]
+    if method == "irn":  # the frozen backbone is exactly the CAM classifier's
+        key = "backbone.layer1.0.conv1.weight"
+        assert torch.equal(state[key], cam_state[key])
+
+    run_random_walk(
+        tiny["index"],
+        tiny["root"],
+        tiny["cams"],
+        out / "model.pt",
+        out / "masks",
+        split="train_aug",
+        method=method,
+        walk=spec["walk"],
+        device=CPU,
+    )
+    manifest = json.loads((out / "masks" / "manifest.json").read_text())
+    assert manifest["count"] == len(ids) and manifest["method"] == method
+    for image_id in ids:
+        mask = Image.open(out / "masks" / f"{image_id}.png")
+        assert mask.mode == "P"
+        pred = np.asarray(mask)
+        gt = np.asarray(Image.open(tiny["root"] / "SegmentationClassAug" / f"{image_id}.png"))
+        assert pred.shape == gt.shape
+        assert set(np.unique(pred)) <= set(np.unique(gt)) - {255} | {0}
+
+
+def test_init_from_cam_with_another_backbone_is_refused(tiny: dict[str, Path]) -> None:
+    spec = METHODS["irn"]
+    run_make_affinity_labels(
+        tiny["index"],
+        tiny["root"],
+        tiny["cams"],
+        tiny["base"] / "labels_x",
+        split="train_aug",
+        method="irn",
+        labels=spec["labels"],
+        crf=spec["crf"],
+    )
+    model = {**spec["model"], "backbone": {**BACKBONE, "base_width": 8}}
+    with pytest.raises(ValueError, match="cam.pt has a different backbone"):
+        run_train_affinity(
+            tiny["index"],
+            tiny["root"],
+            tiny["base"] / "labels_x",
+            tiny["cam_model"],
+            tiny["base"] / "x.pt",
+            tiny["base"] / "x.csv",
+            split="train_aug",
+            method="irn",
+            model=model,
+            train={**TRAIN, "lr_mults": {"head": 1.0}},
+            radius=4,
+            seed=0,
+            device=CPU,
+        )

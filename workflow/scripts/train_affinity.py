@@ -1,0 +1,22 @@
+"""Rule train_affinity: AffinityNet or IRNet's boundary branch on confident-region labels."""
+
+from wsss.stages.affinity import run_train_affinity
+from wsss.utils.runtime import one_line_errors, pick_device, start_job
+
+start_job(snakemake.log[0], snakemake.threads, snakemake.params.seed)
+with one_line_errors():
+    run_train_affinity(
+        snakemake.input.index,
+        snakemake.params.root,
+        snakemake.input.labels,
+        snakemake.input.cam_model or None,
+        snakemake.output.model,
+        snakemake.output.loss_log,
+        split=snakemake.params.split,
+        method=snakemake.params.method,
+        model=snakemake.params.model,
+        train=snakemake.params.train,
+        radius=snakemake.params.radius,
+        seed=snakemake.params.seed,
+        device=pick_device(snakemake.params.device),
+    )
