@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
 
@@ -21,8 +20,8 @@ import torch.nn.functional as F
 from wsss.cam.labels import label_ids
 from wsss.data.dataset import VOCSegmentation
 from wsss.data.transforms import normalize_image
-from wsss.data.voc import image_path, voc_palette
-from wsss.io import load_cam_npz, load_checkpoint, load_image, save_label_png
+from wsss.data.voc import voc_palette
+from wsss.io import load_checkpoint, save_label_png
 from wsss.models import build_affinity_model
 from wsss.models.backbones import load_pretrained
 from wsss.refine.affinity_labels import irn_confident_labels, pair_labels, psa_confident_labels
@@ -32,7 +31,13 @@ from wsss.refine.random_walk import (
     propagate,
     propagate_features,
 )
-from wsss.stages.common import DatasetIndex, atomic_dir, check_same_size, write_manifest
+from wsss.stages.common import (
+    DatasetIndex,
+    atomic_dir,
+    for_each_id,
+    load_image_and_cams,
+    write_manifest,
+)
 from wsss.stages.training import load_model, train_and_save
 from wsss.training.affinity_losses import affinitynet_loss, irn_affinity_loss
 from wsss.training.loop import config_fingerprint, file_digest
@@ -63,9 +68,7 @@ def _one_affinity_label(
     labels: Mapping,
     crf: Mapping,
 ) -> None:
-    cam_file, image_file = cam_dir / f"{image_id}.npz", image_path(root, image_id)
-    cam, image = load_cam_npz(cam_file), load_image(image_file)
-    check_same_size(cam["high_res"], image[..., 0], cam_file, image_file)
+    image, cam = load_image_and_cams(root, cam_dir, image_id)
     if method == "irn":
         label = irn_confident_labels(
             image,
@@ -116,12 +119,7 @@ def run_make_affinity_labels(
             labels=dict(labels),
             crf=dict(crf),
         )
-        if processes > 1:
-            with ProcessPoolExecutor(processes) as pool:
-                list(pool.map(work, ids, chunksize=16))
-        else:
-            for image_id in ids:
-                work(image_id)
+        for_each_id(work, ids, processes)
         write_manifest(
             tmp,
             stage="make_affinity_labels",
@@ -288,12 +286,9 @@ def run_random_walk(
     ids = DatasetIndex(index_path).ids(split)
     net = load_model(model_path, build_affinity_model, device)
     one_label = _irn_label if method == "irn" else _affinitynet_label
-    root, cam_dir = Path(root), Path(cam_dir)
     with atomic_dir(out_dir) as tmp:
         for image_id in ids:
-            cam_file, image_file = cam_dir / f"{image_id}.npz", image_path(root, image_id)
-            cam, image = load_cam_npz(cam_file), load_image(image_file)
-            check_same_size(cam["high_res"], image[..., 0], cam_file, image_file)
+            image, cam = load_image_and_cams(root, cam_dir, image_id)
             label = one_label(net, image, cam, walk, device)
             save_label_png(tmp / f"{image_id}.png", label.astype(np.uint8), voc_palette())
         write_manifest(

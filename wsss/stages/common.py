@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -13,14 +14,16 @@ import pandas as pd
 import torch
 
 import wsss
-from wsss.data.voc import mask_path
-from wsss.io import atomic_path, load_label_png, read_json, write_json
+from wsss.data.voc import image_path, mask_path
+from wsss.io import atomic_path, load_cam_npz, load_image, load_label_png, read_json, write_json
 from wsss.metrics import confusion_matrix, miou, per_class_iou, pixel_accuracy
 
 __all__ = [
     "DatasetIndex",
     "atomic_dir",
     "check_same_size",
+    "for_each_id",
+    "load_image_and_cams",
     "label_folder_confusion",
     "metrics_row",
     "write_rows",
@@ -113,6 +116,26 @@ def check_same_size(
             f"{b.shape[-2]}x{b.shape[-1]}: the artifact is stale or from another dataset; "
             "rerun its stage"
         )
+
+
+def load_image_and_cams(
+    root: str | os.PathLike, cam_dir: str | os.PathLike, image_id: str
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """One image (uint8 HWC) and its CAM file, checked to have the same size."""
+    cam_file, image_file = Path(cam_dir) / f"{image_id}.npz", image_path(root, image_id)
+    cam, image = load_cam_npz(cam_file), load_image(image_file)
+    check_same_size(cam["high_res"], image[..., 0], cam_file, image_file)
+    return image, cam
+
+
+def for_each_id(work: Callable[[str], None], ids: Sequence[str], processes: int = 1) -> None:
+    """Run ``work(image_id)`` for every id, in a process pool when ``processes`` > 1."""
+    if processes > 1:
+        with ProcessPoolExecutor(processes) as pool:
+            list(pool.map(work, ids, chunksize=16))
+    else:
+        for image_id in ids:
+            work(image_id)
 
 
 def label_folder_confusion(

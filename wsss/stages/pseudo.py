@@ -5,18 +5,18 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
 
-from wsss.data.voc import image_path, voc_palette
-from wsss.io import load_cam_npz, load_image, save_label_png
+from wsss.data.voc import voc_palette
+from wsss.io import save_label_png
 from wsss.refine.pseudo_labels import crf_pseudo_label
 from wsss.stages.common import (
     DatasetIndex,
     atomic_dir,
-    check_same_size,
+    for_each_id,
     label_folder_confusion,
+    load_image_and_cams,
     metrics_row,
     write_manifest,
     write_rows,
@@ -37,9 +37,7 @@ def _one_pseudo_label(
     crf: Mapping,
     ignore_disagreement: bool,
 ) -> None:
-    cam_file, image_file = cam_dir / f"{image_id}.npz", image_path(root, image_id)
-    cam, image = load_cam_npz(cam_file), load_image(image_file)
-    check_same_size(cam["high_res"], image[..., 0], cam_file, image_file)
+    image, cam = load_image_and_cams(root, cam_dir, image_id)
     label = crf_pseudo_label(
         image,
         cam["high_res"],
@@ -75,12 +73,7 @@ def run_make_pseudo_labels(
             crf=dict(crf),
             ignore_disagreement=ignore_disagreement,
         )
-        if processes > 1:
-            with ProcessPoolExecutor(processes) as pool:
-                list(pool.map(work, ids, chunksize=16))
-        else:
-            for image_id in ids:
-                work(image_id)
+        for_each_id(work, ids, processes)
         write_manifest(
             tmp,
             stage="make_pseudo_labels",
