@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-__all__ = ["check_cams_from", "check_masks_from", "check_references", "missing_root_message"]
+__all__ = [
+    "check_cam_methods",
+    "check_cams_from",
+    "check_masks_from",
+    "check_references",
+    "missing_root_message",
+]
 
 
 def check_references(config: Mapping) -> None:
@@ -13,12 +19,14 @@ def check_references(config: Mapping) -> None:
     Checks ``default_datasets`` → ``datasets``, ``experiments.*.seg_model`` → every dataset's
     ``seg.models``, ``experiments.*.masks_from`` → a weak experiment that makes its own pseudo
     masks, ``experiments.*.cams_from`` → a weak experiment that trains its own CAMs,
-    ``datasets.*.pseudo_labels.crf`` and ``datasets.*.affinity.*.labels.crf`` → ``crf_presets``,
-    the stage splits → ``datasets.*.splits``, and the CRF ``gt_prob`` that a ``labels`` unary needs.
+    ``experiments.*.cam_method`` → ``datasets.*.cam_methods``, ``datasets.*.pseudo_labels.crf``
+    and ``datasets.*.affinity.*.labels.crf`` → ``crf_presets``, the stage splits →
+    ``datasets.*.splits``, and the CRF ``gt_prob`` that a ``labels`` unary needs.
     """
     check_masks_from(config["experiments"])
     check_cams_from(config["experiments"])
     datasets = config["datasets"]
+    check_cam_methods(config["experiments"], datasets)
     for name in config["default_datasets"]:
         if name not in datasets:
             raise ValueError(
@@ -107,6 +115,30 @@ def check_cams_from(experiments: Mapping) -> None:
                 f"{key}: {source!r} does not train its own CAMs (it must be weak, without "
                 "masks_from and cams_from)"
             )
+
+
+def check_cam_methods(experiments: Mapping, datasets: Mapping) -> None:
+    """Raise ``ValueError`` naming ``experiments.<name>.cam_method`` unless it belongs to a weak
+    experiment that trains its own CAMs and, for methods other than ``cam``, every dataset has
+    ``cam_methods.<method>``."""
+    for name, exp in experiments.items():
+        method = exp.get("cam_method", "cam")
+        if "cam_method" not in exp:
+            continue
+        key = f"experiments.{name}.cam_method"
+        if exp["supervision"] != "weak" or exp.get("masks_from") or exp.get("cams_from"):
+            raise ValueError(
+                f"{key}: only weak experiments that train their own CAMs (no masks_from or "
+                "cams_from) choose a CAM method"
+            )
+        if method == "cam":
+            continue
+        for ds_name, ds in datasets.items():
+            if method not in (ds.get("cam_methods") or {}):
+                raise ValueError(
+                    f"{key}: {method!r} needs datasets.{ds_name}.cam_methods.{method} "
+                    f"(it has {sorted(ds.get('cam_methods') or {})})"
+                )
 
 
 def missing_root_message(dataset: str, root: str | None, splits: Iterable[str]) -> str:

@@ -101,6 +101,24 @@ def test_normalize_present():
         normalize_present(cams, np.ones(3))
 
 
+def test_normalize_present_minmax_by_hand():
+    cams = np.array([[[-1.0, 1.0], [3.0, 5.0]], [[2.0, 2.0], [4.0, 6.0]]], dtype=np.float32)
+    keys, norm = normalize_present(cams, np.array([1, 1]), mode="minmax")
+    eps = 1e-5
+    # class 0: clipped [0, 1, 3, 5], min 0 → (x − ε)/(5 + ε); the minimum pixel ends at 0
+    expected0 = [
+        [0.0, (1 - eps) / (5 + eps)],
+        [(3 - eps) / (5 + eps), (5 - eps) / (5 + eps)],
+    ]
+    # class 1: min 2 → both 2s end at 0 (released: −(2 + ε)/(4 + ε); same argmax vs a bg ≥ 0)
+    expected1 = [[0.0, 0.0], [(2 - eps) / (4 + eps), (4 - eps) / (4 + eps)]]
+    np.testing.assert_allclose(norm, np.array([expected0, expected1]), rtol=1e-6)
+    _, half = normalize_present(cams, np.array([1, 1]), mode="minmax_half")
+    np.testing.assert_allclose(half, norm / 2, rtol=1e-6)  # CPN's halved maps
+    with pytest.raises(ValueError, match="normalization"):
+        normalize_present(cams, np.array([1, 1]), mode="sum")
+
+
 def test_normalize_image_known_values():
     image = np.zeros((2, 3, 3), dtype=np.uint8)
     image[..., 0], image[..., 1], image[..., 2] = 255, 0, 51

@@ -52,10 +52,22 @@ SEG_CONFIGS = {
         },
     ],
 }
+PCM = {"feature_stages": ["layer2", "layer3", "layer4"], "embed_channels": [4, 4, 8]}
 CAM_CONFIGS = {
     "cam": [
         {"num_fg_classes": 4, "backbone": {**TINY, "output_stride": 16}},
         {"num_fg_classes": 4, "backbone": {**TINY, "frozen_bn": True, "deep_stem": True}},
+    ],
+    "seam": [{"num_fg_classes": 4, "backbone": {**TINY, "output_stride": 8}, **PCM}],
+    "cpn": [
+        {"num_fg_classes": 4, "backbone": {**TINY, "output_stride": 8}, "prcm": True, **PCM},
+        {
+            "num_fg_classes": 4,
+            "backbone": {"name": "resnet38", "width": 0.0625, "frozen_bn": False},
+            "prcm": True,
+            "prcm_layout": "transpose",
+            "embed_channels": [4, 4, 8],
+        },
     ],
 }
 SEG_CASES = [(n, c) for n, cs in SEG_CONFIGS.items() for c in cs]
@@ -117,12 +129,17 @@ def test_cam_model_forward_backward(name, cfg):
     torch.manual_seed(0)
     model = build_cam_model(name, **cfg).train()
     x = torch.randn(2, 3, 48, 48)
-    logits = model(x)
     k = cfg["num_fg_classes"]
-    assert logits.shape == (2, k) and torch.isfinite(logits).all()
     cams = model.cams(x)
     assert cams.ndim == 4 and cams.shape[:2] == (2, k)
-    F.multilabel_soft_margin_loss(logits, torch.randint(0, 2, (2, k)).float()).backward()
+    if name == "cam":
+        logits = model(x)
+        assert logits.shape == (2, k) and torch.isfinite(logits).all()
+        F.multilabel_soft_margin_loss(logits, torch.randint(0, 2, (2, k)).float()).backward()
+    else:  # SEAM/CPN: (fc8 logits, refined maps) with the background channel first
+        cam, cam_rv = model(x)
+        assert cam.shape == cam_rv.shape == (2, k + 1, 6, 6)
+        (cam.square().mean() + cam_rv.square().mean()).backward()
     _check_grads_and_groups(model)
     _rebuilt_matches(model, build_cam_model, name, x)
 
@@ -131,7 +148,7 @@ def test_unknown_names_list_valid_ones():
     with pytest.raises(KeyError, match="deeplab"):
         build_seg_model("segformer", num_classes=3)
     with pytest.raises(KeyError, match="cam"):
-        build_cam_model("seam", num_fg_classes=3)
+        build_cam_model("eps", num_fg_classes=3)
     with pytest.raises(KeyError, match="resnet"):
         CAMClassifier(num_fg_classes=3, backbone={"name": "vgg"})
     with pytest.raises(ValueError, match="name"):

@@ -788,6 +788,106 @@ def test_infer_cam_writes_present_classes(
         assert cam["high_res"].min() >= 0 and cam["high_res"].max() <= 1
 
 
+PCM_CAMS = {
+    "seam": {
+        "model": {
+            "backbone": {**BACKBONE, "output_stride": 8},
+            "pretrained": None,
+            "feature_stages": ["layer2", "layer3", "layer4"],
+            "embed_channels": [4, 4, 8],
+        },
+        "loss": {"view_scale": 0.5},
+    },
+    "cpn": {  # on a narrow ResNet-38, the CPN backbone
+        "model": {
+            "backbone": {"name": "resnet38", "width": 0.0625, "frozen_bn": False},
+            "pretrained": None,
+            "embed_channels": [4, 4, 8],
+            "prcm_layout": "transpose",
+        },
+        "loss": {
+            "pairs": {
+                "strategy": "superpixel",
+                "n_segments": 6,
+                "compactness": 10,
+                "cell_sizes": [16],
+            }
+        },
+    },
+}
+
+
+@pytest.mark.parametrize("method", sorted(PCM_CAMS))
+def test_train_and_infer_pcm_cams(
+    method: str, synth_root: Path, synth_index: Path, tmp_path: Path
+) -> None:
+    spec = PCM_CAMS[method]
+    run_train_cam(
+        synth_index,
+        synth_root,
+        tmp_path / "cam.pt",
+        tmp_path / "loss.csv",
+        split="train_aug",
+        model=spec["model"],
+        train=TRAIN,
+        seed=0,
+        device=CPU,
+        method=method,
+        loss=spec["loss"],
+    )
+    model = _assert_checkpoint(tmp_path / "cam.pt", build_cam_model, SYNTH_CLASSES)
+    assert load_checkpoint(tmp_path / "cam.pt")["model_name"] == method
+    assert (model.f10 is not None) == (method == "cpn")  # PRCM only in CPN
+    _assert_loss_log(tmp_path / "loss.csv", TRAIN["steps"])
+    run_infer_cam(
+        synth_index,
+        synth_root,
+        tmp_path / "cam.pt",
+        tmp_path / "maps",
+        split="val",
+        scales=[1.0],
+        flip=True,
+        device=CPU,
+        normalization="minmax",
+    )
+    for image_id in _split_ids(synth_root, "val"):
+        cam = load_cam_npz(tmp_path / "maps" / f"{image_id}.npz")
+        assert cam["keys"].tolist() == _mask_fg(synth_root, image_id)
+        # min–max normalised per class: from 0 (the minimum pixel) to ≤ 1 (the maximum)
+        per_class = cam["high_res"].reshape(len(cam["keys"]), -1)
+        np.testing.assert_allclose(per_class.min(1), 0, atol=1e-6)
+        assert np.all(per_class.max(1) <= 1)  # (max − min − ε)/(max − min + ε)
+
+
+def test_train_cam_needs_the_method_loss(synth_root: Path, synth_index: Path, tmp_path: Path):
+    with pytest.raises(ValueError, match=r"cam_methods\.cpn\.loss"):
+        run_train_cam(
+            synth_index,
+            synth_root,
+            tmp_path / "cam.pt",
+            tmp_path / "loss.csv",
+            split="train_aug",
+            model=PCM_CAMS["cpn"]["model"],
+            train=TRAIN,
+            seed=0,
+            device=CPU,
+            method="cpn",
+        )
+    with pytest.raises(ValueError, match="unknown CAM method"):
+        run_train_cam(
+            synth_index,
+            synth_root,
+            tmp_path / "a",
+            tmp_path / "b",
+            split="train_aug",
+            model={},
+            train=TRAIN,
+            seed=0,
+            device=CPU,
+            method="eps",
+        )
+
+
 SEG_MODEL_CONFIGS = {
     "deeplab": {  # no loss entry: plain cross-entropy
         "head": "v3",

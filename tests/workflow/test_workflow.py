@@ -101,7 +101,9 @@ def test_masks_from_experiment_reuses_masks(tmp_path):
     ccnet = {rule: block for rule, block in jobs if "experiment=ccnet" in block}
     assert set(ccnet) == {"train_seg", "infer_seg", "eval_seg"}  # no CAM / pseudo-mask stages
     assert "results/synth/baseline/pseudo/masks" in ccnet["train_seg"].split("output:")[0]
-    assert sum(rule == "train_cam" for rule, _ in jobs) == 1  # the baseline's only
+    cam_jobs = [block for rule, block in jobs if rule == "train_cam"]
+    assert not any("experiment=ccnet" in block for block in cam_jobs)
+    assert any("experiment=baseline" in block for block in cam_jobs)
     collect = next(block for rule, block in jobs if rule == "collect_metrics")
     assert "results/synth/ccnet/seg/eval/metrics.csv" in collect
     assert "results/synth/ccnet/cam" not in collect and "ccnet/pseudo" not in collect
@@ -168,6 +170,15 @@ def test_tiny_end_to_end_run_is_complete_and_repeatable(tmp_path):
         ("affinitynet", "seg", "val", "none"),
         ("irn", "pseudo", "train", "fixed"),
         ("irn", "seg", "val", "none"),
+    } | {  # SEAM and CPN classifiers: their own CAM, pseudo and seg rows
+        (method, stage, split, threshold)
+        for method in ("seam", "cpn")
+        for stage, split, threshold in [
+            ("cam", "train", "fixed"),
+            ("cam", "train", "oracle"),
+            ("pseudo", "train", "fixed"),
+            ("seg", "val", "none"),
+        ]
     }
     assert table.miou.between(0, 1).all() and table.pixel_acc.between(0, 1).all()
     # Same seed, same machine: byte-identical results.

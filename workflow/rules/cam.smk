@@ -4,15 +4,17 @@
 rule train_cam:
     input:
         index=f"{R}/dataset_index.json",
-        pretrained=pretrained("cam", "model"),
+        pretrained=pretrained("cam"),
     output:
         model=f"{X}/cam/model.pt",
         loss_log=f"{X}/cam/train_log.csv",
     params:
         root=dataset_root,
         split=section("stage_splits", "train"),
-        model=section("cam", "model"),
-        train=section("cam", "train"),
+        method=lambda wildcards: cam_method(wildcards.experiment),
+        model=cam_config("model"),
+        train=cam_config("train"),
+        loss=cam_config("loss"),
         seed=section("seed"),
         device=section("device"),
     threads: 1
@@ -33,7 +35,7 @@ rule infer_cam:
     params:
         root=dataset_root,
         split=section("stage_splits", "train"),
-        infer=section("cam", "infer"),
+        infer=cam_config("infer"),
         device=section("device"),
     threads: 1
     conda:

@@ -63,6 +63,25 @@ def dataset_sources(wildcards):
     return files
 
 
+def cam_method(name):
+    """The CAM method of an experiment (``cam_method``; default ``cam``, IRN's classifier)."""
+    return EXPERIMENTS[name].get("cam_method", "cam")
+
+
+def cam_config(key):
+    """A params function: ``key`` of the CAM settings of the experiment's method —
+    ``datasets[<dataset>].cam`` for ``cam``, ``datasets[<dataset>].cam_methods[<method>]``
+    otherwise (None where that section lacks ``key``)."""
+
+    def lookup(wildcards):
+        spec = DATASETS[wildcards.dataset]
+        method = cam_method(wildcards.experiment)
+        node = spec["cam"] if method == "cam" else spec["cam_methods"][method]
+        return node.get(key)
+
+    return lookup
+
+
 def cam_source(name):
     """The experiment whose CAMs experiment ``name`` uses: its cams_from, or itself."""
     return EXPERIMENTS[name].get("cams_from") or name
@@ -146,7 +165,12 @@ def pretrained(*keys):
     """An input function: the local pretrained-weights file a model config names, if any."""
 
     def lookup(wildcards):
-        node = seg_model_config(wildcards) if keys == ("seg",) else section(*keys)(wildcards)
+        if keys == ("seg",):
+            node = seg_model_config(wildcards)
+        elif keys == ("cam",):
+            node = cam_config("model")(wildcards)
+        else:
+            node = section(*keys)(wildcards)
         return node["pretrained"] or []
 
     return lookup

@@ -13,5 +13,6 @@ with one_line_errors():
         split=snakemake.params.split,
         scales=snakemake.params.infer["scales"],
         flip=snakemake.params.infer["flip"],
+        normalization=snakemake.params.infer.get("normalization", "max"),
         device=pick_device(snakemake.params.device),
     )

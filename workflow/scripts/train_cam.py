@@ -14,5 +14,7 @@ with one_line_errors():
         model=snakemake.params.model,
         train=snakemake.params.train,
         seed=snakemake.params.seed,
+        method=snakemake.params.method,
+        loss=snakemake.params.loss,
         device=pick_device(snakemake.params.device),
     )

@@ -10,7 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["multiscale_cams", "normalize_present"]
+__all__ = ["NORMALIZATIONS", "multiscale_cams", "normalize_present"]
+
+NORMALIZATIONS = ("max", "minmax", "minmax_half")
 
 
 def multiscale_cams(
@@ -61,9 +63,20 @@ def multiscale_cams(
 
 
 def normalize_present(
-    cams: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray
+    cams: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray, *, mode: str = "max"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Keep the present classes and divide each map by its maximum (+1e-5), as IRN does.
+    """Keep the present classes and normalise each map.
+
+    ``mode``:
+
+    - ``"max"`` (IRN, PSA, EPS): x / (max(x) + 1e-5).
+    - ``"minmax"`` (SEAM, CPN; algorithms.md §1.3(c)): negatives clipped to 0, then
+      (x − min − 1e-5) / (max − min + 1e-5) with min and max taken after the clipping, and
+      values that end below 0 set to 0. (The released code zeroes x < min + 1e-5 *before*
+      the division, which leaves those pixels at −(min + 1e-5)/(max − min + 1e-5); every
+      consumer takes an argmax against a non-negative background score, where that equals 0.)
+    - ``"minmax_half"``: CPN's released output, ``minmax`` ÷ 2 (its threshold sweep 0.20–0.59
+      assumes it); downstream stages here expect maps that reach 1, so use ``minmax`` for them.
 
     Args:
         cams: ``(K_fg, H, W)`` non-negative CAMs (e.g. from :func:`multiscale_cams`).
@@ -75,8 +88,11 @@ def normalize_present(
         class, shapes ``(0,)`` and ``(0, H, W)``.
 
     Raises:
-        ValueError: if ``cams`` is not 3-D or ``labels`` does not have ``K_fg`` entries.
+        ValueError: if ``cams`` is not 3-D, ``labels`` does not have ``K_fg`` entries or ``mode``
+            is unknown.
     """
+    if mode not in NORMALIZATIONS:
+        raise ValueError(f"CAM normalization must be one of {NORMALIZATIONS}, got {mode!r}")
     if isinstance(cams, torch.Tensor):
         cams = cams.detach().cpu().numpy()
     if isinstance(labels, torch.Tensor):
@@ -89,5 +105,14 @@ def normalize_present(
         raise ValueError(f"labels shape {labels.shape} does not match cams shape {cams.shape}")
     keys = np.flatnonzero(labels).astype(np.int64)
     present = cams[keys]
-    peak = present.reshape(len(keys), -1).max(axis=1) if len(keys) else np.zeros(0, np.float32)
-    return keys, (present / (peak[:, None, None] + 1e-5)).astype(np.float32)
+    if mode == "max":
+        peak = present.reshape(len(keys), -1).max(axis=1) if len(keys) else np.zeros(0)
+        return keys, (present / (peak[:, None, None] + 1e-5)).astype(np.float32)
+    present = np.maximum(present, 0)
+    flat = present.reshape(len(keys), -1)
+    lo = (flat.min(axis=1) if len(keys) else np.zeros(0))[:, None, None]
+    hi = (flat.max(axis=1) if len(keys) else np.zeros(0))[:, None, None]
+    out = np.maximum((present - lo - 1e-5) / (hi - lo + 1e-5), 0.0)
+    if mode == "minmax_half":
+        out = out / 2
+    return keys, out.astype(np.float32)

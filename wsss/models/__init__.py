@@ -10,6 +10,8 @@ from wsss.models.cam_classifier import CAMClassifier
 from wsss.models.ccnet import CCNet
 from wsss.models.deeplab import DeepLab
 from wsss.models.resnet import ResNet
+from wsss.models.resnet38 import ResNet38
+from wsss.models.seam import PCMNet
 
 __all__ = [
     "AFFINITY_MODELS",
@@ -23,6 +25,8 @@ __all__ = [
     "CCNet",
     "DeepLab",
     "ResNet",
+    "ResNet38",
+    "PCMNet",
     "backbone_from_config",
     "build_backbone",
     "build_cam_model",
@@ -31,7 +35,8 @@ __all__ = [
 ]
 
 SEG_MODELS: dict[str, type[nn.Module]] = {"deeplab": DeepLab, "ccnet": CCNet}
-CAM_MODELS: dict[str, type[nn.Module]] = {"cam": CAMClassifier}
+# CAM method → classifier (seam and cpn share PCMNet; cpn sets prcm=True)
+CAM_MODELS: dict[str, type[nn.Module]] = {"cam": CAMClassifier, "seam": PCMNet, "cpn": PCMNet}
 # refine method → network whose output the random walk uses (features / boundary logits)
 AFFINITY_MODELS: dict[str, type[nn.Module]] = {"affinitynet": AffinityNet, "irn": BoundaryNet}
 

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from wsss.models.resnet import ResNet
+from wsss.models.resnet38 import ResNet38
 
 __all__ = ["BACKBONES", "build_backbone", "backbone_from_config", "load_pretrained"]
 
@@ -52,7 +53,7 @@ def load_pretrained(model: nn.Module, path: str | os.PathLike) -> None:
     logger.info("loaded pretrained weights from %s (%d tensors)", path, len(state))
 
 
-BACKBONES: dict[str, type[nn.Module]] = {"resnet": ResNet}
+BACKBONES: dict[str, type[nn.Module]] = {"resnet": ResNet, "resnet38": ResNet38}
 
 
 def build_backbone(name: str, **kwargs: object) -> nn.Module:

@@ -11,10 +11,18 @@ __all__ = [
     "BasicBlock",
     "Bottleneck",
     "ResNet",
+    "batchnorm_to_eval",
 ]
 
 
 STAGE_NAMES = ("stem", "layer1", "layer2", "layer3", "layer4")
+
+
+def batchnorm_to_eval(module: nn.Module) -> None:
+    """Put every BatchNorm inside ``module`` in eval mode (running statistics), for frozen BN."""
+    for m in module.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eval()
 
 
 def _conv3x3(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Conv2d:
@@ -229,9 +237,7 @@ class ResNet(nn.Module):
         """Set train/eval mode; with ``frozen_bn`` every BatchNorm is put back in eval mode."""
         super().train(mode)
         if self.frozen_bn:
-            for m in self.modules():
-                if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                    m.eval()
+            batchnorm_to_eval(self)
         return self
 
     def freeze_stages(self, until: str) -> None:

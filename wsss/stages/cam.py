@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -12,10 +13,11 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from wsss.cam.complementary import ComplementaryPairTransform
 from wsss.cam.inference import multiscale_cams, normalize_present
 from wsss.cam.labels import cams_to_label, sweep_confusion, threshold_grid
 from wsss.data.dataset import VOCSegmentation
-from wsss.data.transforms import normalize_image
+from wsss.data.transforms import TrainTransform, normalize_image
 from wsss.data.voc import image_path, mask_path
 from wsss.io import (
     atomic_path,
@@ -36,6 +38,7 @@ from wsss.stages.common import (
     write_rows,
 )
 from wsss.stages.training import load_model, train_and_save
+from wsss.training.cam_losses import cpn_loss, seam_loss
 from wsss.training.loop import config_fingerprint, file_digest
 
 __all__ = ["run_train_cam", "run_infer_cam", "run_eval_cam"]
@@ -43,9 +46,57 @@ __all__ = ["run_train_cam", "run_infer_cam", "run_eval_cam"]
 log = logging.getLogger(__name__)
 
 
+METHODS = ("cam", "seam", "cpn")
+
+
 def _multilabel_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
     # Multi-label soft-margin loss on GAP scores (algorithms.md §1.2).
     return F.multilabel_soft_margin_loss(model(batch["image"]), batch["labels"])
+
+
+def _seam_loss(model: torch.nn.Module, batch: dict, *, view_scale: float) -> torch.Tensor:
+    """SEAM's two views: the crop and a bilinear (``align_corners=True``) downscaled copy."""
+    x = batch["image"]
+    small = F.interpolate(x, scale_factor=view_scale, mode="bilinear", align_corners=True)
+    cam1, cam_rv1 = model(x)
+    cam2, cam_rv2 = model(small)
+    return seam_loss(cam1, cam_rv1, cam2, cam_rv2, batch["labels"])["loss"]
+
+
+def _cpn_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
+    """CPN: three passes (x, x ⊙ M, x ⊙ (1 − M)); maps upsampled to the crop (ac=True)."""
+    x, keep = batch["image"], batch["cp_mask"]
+    maps = []
+    for view in (x, x * keep, x * (1 - keep)):
+        cam, cam_rv = model(view)
+        maps.append(
+            tuple(
+                F.interpolate(m, x.shape[-2:], mode="bilinear", align_corners=True)
+                for m in (cam, cam_rv)
+            )
+        )
+    return cpn_loss(maps, batch["labels"], batch["cp_ratio"])["loss"]
+
+
+def _method_parts(method: str, loss: Mapping | None, train: Mapping):
+    """(loss function, sample transform) of a CAM training method."""
+    transform = TrainTransform.from_mapping(train)
+    if method == "cam":
+        return _multilabel_loss, transform
+    if not loss:
+        raise ValueError(
+            f"CAM method {method!r} needs its loss settings (cam_methods.{method}.loss)"
+        )
+    if method == "seam":
+        return partial(_seam_loss, view_scale=float(loss["view_scale"])), transform
+    pairs = loss["pairs"]
+    return _cpn_loss, ComplementaryPairTransform(
+        transform,
+        strategy=pairs["strategy"],
+        n_segments=pairs["n_segments"],
+        compactness=pairs["compactness"],
+        cell_sizes=pairs["cell_sizes"],
+    )
 
 
 def run_train_cam(
@@ -59,31 +110,42 @@ def run_train_cam(
     train: Mapping,
     seed: int,
     device: torch.device,
+    method: str = "cam",
+    loss: Mapping | None = None,
 ) -> None:
-    """Train the CAM classifier on ``split`` with image-level labels only."""
+    """Train the CAM classifier of ``method`` on ``split`` with image-level labels only.
+
+    ``cam``: IRN's GAP classifier; ``seam``: SEAM (two views, PCM, ``loss["view_scale"]``);
+    ``cpn``: CPN (PCM + PRCM on complementary patch pairs, ``loss["pairs"]``).
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown CAM method {method!r}; choose from {METHODS}")
+    loss_fn, transform = _method_parts(method, loss, train)
     index = DatasetIndex(index_path)
     ids = index.ids(split)
-    net = build_cam_model(
-        "cam",
-        num_fg_classes=index.num_fg_classes,
-        backbone=dict(model["backbone"]),
-        detach_until=model.get("detach_until"),
-    )
+    kwargs = {k: v for k, v in model.items() if k != "pretrained"}
+    kwargs["backbone"] = dict(kwargs["backbone"])
+    if method != "cam":
+        kwargs["prcm"] = method == "cpn"
+    net = build_cam_model(method, num_fg_classes=index.num_fg_classes, **kwargs)
     if model.get("pretrained"):
         load_pretrained(net.backbone, model["pretrained"])
     base = VOCSegmentation(root, ids, mask_dir=None, image_labels=index.label_map(ids))
     train_and_save(
         net,
         base,
-        _multilabel_loss,
-        model_name="cam",
+        loss_fn,
+        model_name=method,
         classes=index.classes,
         train=train,
         seed=seed,
         device=device,
-        fingerprint=config_fingerprint(dict(model), dict(train), seed, file_digest(index_path)),
+        fingerprint=config_fingerprint(
+            method, dict(model), dict(train), dict(loss or {}), seed, file_digest(index_path)
+        ),
         out_model=out_model,
         out_log=out_log,
+        transform=transform,
     )
 
 
@@ -97,8 +159,10 @@ def run_infer_cam(
     scales: list[float],
     flip: bool,
     device: torch.device,
+    normalization: str = "max",
 ) -> None:
-    """Write ``<id>.npz`` (keys, high_res) for every image of ``split`` (present classes only)."""
+    """Write ``<id>.npz`` (keys, high_res) for every image of ``split`` (present classes only),
+    each map normalised as ``normalization`` says (:func:`normalize_present`)."""
     index = DatasetIndex(index_path)
     net = load_model(model_path, build_cam_model, device)
     stride = net.backbone.output_stride
@@ -107,7 +171,7 @@ def run_infer_cam(
         for n, image_id in enumerate(ids):
             image = normalize_image(load_image(image_path(root, image_id)))
             cams = multiscale_cams(net, image.to(device), scales=scales, flip=flip, stride=stride)
-            keys, high_res = normalize_present(cams, index.labels(image_id))
+            keys, high_res = normalize_present(cams, index.labels(image_id), mode=normalization)
             save_cam_npz(tmp / f"{image_id}.npz", keys=keys, high_res=high_res)
             if (n + 1) % 100 == 0:
                 log.info("CAMs for %d/%d images", n + 1, len(ids))
@@ -118,7 +182,7 @@ def run_infer_cam(
             count=len(ids),
             scales=scales,
             flip=flip,
-            normalisation="max",
+            normalization=normalization,
             device=str(device),
         )
 

@@ -31,8 +31,12 @@ def train_and_save(
     fingerprint: str,
     out_model: str | os.PathLike,
     out_log: str | os.PathLike,
+    transform: Callable | None = None,
 ) -> None:
     """Train ``net`` on augmented samples of ``base`` as ``train`` says; write model and loss log.
+
+    ``transform(sample, rng)`` makes the training tensors (default: ``TrainTransform`` of
+    ``train``'s crop, scale and jitter settings).
 
     The checkpoint is a plain dict (``model_name``, ``build_kwargs``, ``state_dict``,
     ``classes``, ``wsss_version``) from which :func:`load_model` rebuilds the
@@ -48,7 +52,7 @@ def train_and_save(
     )
     history = train_steps(
         model=net,
-        dataset=SeededDataset(base, TrainTransform.from_mapping(train), seed),
+        dataset=SeededDataset(base, transform or TrainTransform.from_mapping(train), seed),
         loss_fn=loss_fn,
         optimizer=optimizer,
         steps=train["steps"],
