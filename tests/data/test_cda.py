@@ -1,0 +1,107 @@
+"""CDA's instance bank filter and instance pasting, on hand-made images and masks."""
+
+import numpy as np
+import pytest
+
+from wsss.data.cda import extract_instance, paste_instance, pick_absent_class
+
+
+def _image(h=10, w=12, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def test_extract_instance_crops_the_object_box():
+    image, mask = _image(), np.zeros((10, 12), np.uint8)
+    mask[2:6, 3:9] = 4  # 24 of 120 px = 0.2
+    mask[3, 3] = 0  # a hole does not change the box
+    cls, crop, crop_mask = extract_instance(image, mask)
+    assert cls == 4
+    assert np.array_equal(crop, image[2:6, 3:9]) and np.array_equal(crop_mask, mask[2:6, 3:9])
+
+
+# (rows, cols, value) rectangles painted on a 10×12 background mask → kept?
+FILTER_CASES = {
+    "ratio 0.1 (kept)": ([(0, 1, 0, 12, 3)], True),
+    "ratio below 0.1": ([(0, 1, 0, 11, 3)], False),
+    "ratio 0.7 (kept)": ([(0, 7, 0, 12, 3)], True),
+    "ratio above 0.7": ([(0, 8, 0, 12, 3)], False),
+    "two classes": ([(0, 1, 0, 1, 1), (1, 5, 0, 12, 2)], False),
+    "ignore label is a third value": ([(0, 5, 0, 12, 2), (9, 10, 9, 10, 255)], False),
+    "background only": ([], False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FILTER_CASES))
+def test_extract_instance_filters(name):
+    rects, kept = FILTER_CASES[name]
+    mask = np.zeros((10, 12), np.uint8)
+    for r0, r1, c0, c1, value in rects:
+        mask[r0:r1, c0:c1] = value
+    assert (extract_instance(_image(), mask) is not None) == kept
+
+
+def test_pick_absent_class():
+    rng = np.random.default_rng(0)
+    picks = {pick_absent_class([1, 3], [1, 2, 3, 4], rng) for _ in range(50)}
+    assert picks == {2, 4}
+    assert pick_absent_class([1, 2], [1, 2], rng) is None
+
+
+@pytest.mark.parametrize("mode", ["fixed", "faithful"])
+def test_paste_keeps_the_image_outside_the_pasted_mask(mode):
+    image = _image(40, 50)
+    inst = np.full((30, 20, 3), 7, np.uint8)
+    inst_mask = np.zeros((30, 20), np.uint8)
+    inst_mask[5:25, 4:16] = 2
+    for seed in range(5):
+        out, pasted = paste_instance(image, inst, inst_mask, np.random.default_rng(seed), mode=mode)
+        assert out.shape == image.shape and pasted.shape == image.shape[:2]
+        assert np.array_equal(out[~pasted], image[~pasted])  # untouched outside
+        assert pasted.any()
+        rows, cols = np.flatnonzero(pasted.any(1)), np.flatnonzero(pasted.any(0))
+        # the size cap: at most 0.7 × the image's height and width
+        assert rows[-1] - rows[0] + 1 <= round(0.7 * 40) and cols[-1] - cols[0] + 1 <= round(
+            0.7 * 50
+        )
+    assert image.max() > 7  # the original was not modified in place
+
+
+def test_fixed_paste_without_rotation_copies_the_instance_pixels():
+    class NoTurn:  # angle 0, position (1, 2)
+        def __init__(self):
+            self.calls = iter([0, 1, 2])
+
+        def integers(self, *args):
+            return next(self.calls)
+
+    image = np.zeros((20, 20, 3), np.uint8)
+    inst = np.arange(4 * 5 * 3, dtype=np.uint8).reshape(4, 5, 3) + 1
+    inst_mask = np.ones((4, 5), np.uint8)
+    inst_mask[0, 0] = 0
+    out, pasted = paste_instance(image, inst, inst_mask, NoTurn())
+    expected = np.zeros((20, 20), bool)
+    expected[1:5, 2:7] = inst_mask != 0
+    assert np.array_equal(pasted, expected)
+    assert np.array_equal(out[1:5, 2:7][inst_mask != 0], inst[inst_mask != 0])
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="sizes differ"):
+        extract_instance(_image(), np.zeros((3, 3), np.uint8))
+    with pytest.raises(ValueError, match="paste mode"):
+        paste_instance(_image(), _image(4, 4), np.ones((4, 4)), np.random.default_rng(0), mode="x")
+
+
+def test_faithful_mask_is_slightly_larger_than_the_fixed_one():
+    image = np.zeros((60, 60, 3), np.uint8)
+    inst, inst_mask = np.full((20, 20, 3), 9, np.uint8), np.zeros((20, 20), np.uint8)
+    inst_mask[4:16, 4:16] = 1
+    grown = 0
+    for seed in range(6):  # same seed → same angle, size and position in both modes
+        _, fixed = paste_instance(image, inst, inst_mask, np.random.default_rng(seed))
+        _, faithful = paste_instance(
+            image, inst, inst_mask, np.random.default_rng(seed), mode="faithful"
+        )
+        assert faithful.sum() >= fixed.sum()
+        grown += faithful.sum() > fixed.sum()
+    assert grown > 0

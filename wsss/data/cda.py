@@ -1,0 +1,107 @@
+"""Context decoupling augmentation (CDA): an instance bank from pseudo masks, and pasting.
+
+Su et al., "Context Decoupling Augmentation for Weakly Supervised Semantic Segmentation",
+ICCV 2021 (algorithms.md §2.2). Stage I keeps single-class images whose foreground covers 10–70 %
+of the pixels and crops image and mask to the object's box; stage II pastes a rotated instance of
+a class *absent* from an image into it, so the classifier sees objects out of their usual
+context. Pure numpy functions; the random choices come from the caller's Generator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+from scipy import ndimage
+
+__all__ = ["PASTE_MODES", "extract_instance", "paste_instance", "pick_absent_class"]
+
+PASTE_MODES = ("fixed", "faithful")
+
+
+def extract_instance(
+    image: np.ndarray,
+    mask: np.ndarray,
+    *,
+    ratio_range: Sequence[float] = (0.1, 0.7),
+) -> tuple[int, np.ndarray, np.ndarray] | None:
+    """Stage I: the bank entry of one image, or None when it does not qualify.
+
+    Kept when the pseudo mask holds at most two distinct values (background and one class; any
+    other value, 255 included, counts as a third) and the foreground share #(mask ≠ 0)/#pixels
+    lies in ``ratio_range`` (inclusive). The entry is cropped to the tight box of mask ≠ 0.
+
+    Returns:
+        ``(class id, image crop (h, w, 3) uint8, mask crop (h, w) uint8)`` or None.
+    """
+    image, mask = np.asarray(image), np.asarray(mask)
+    if image.shape[:2] != mask.shape:
+        raise ValueError(f"image {image.shape[:2]} and mask {mask.shape} sizes differ")
+    values = np.unique(mask)
+    fg = mask != 0
+    if len(values) > 2 or not fg.any():
+        return None
+    ratio = fg.mean()
+    if not ratio_range[0] <= ratio <= ratio_range[1]:
+        return None
+    rows, cols = np.flatnonzero(fg.any(1)), np.flatnonzero(fg.any(0))
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    return int(values[values != 0][0]), image[box].copy(), mask[box].copy()
+
+
+def pick_absent_class(
+    present: Sequence[int], bank_classes: Sequence[int], rng: np.random.Generator
+) -> int | None:
+    """A class uniformly among the bank's classes not in ``present`` (None if there is none)."""
+    candidates = sorted(set(int(c) for c in bank_classes) - set(int(c) for c in present))
+    return int(candidates[rng.integers(len(candidates))]) if candidates else None
+
+
+def paste_instance(
+    image: np.ndarray,
+    inst_image: np.ndarray,
+    inst_mask: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    max_angle: int = 90,
+    size_cap: float = 0.7,
+    mode: str = "fixed",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stage II (``data_aug_rotation``): rotate an instance by an integer angle in
+    [−max_angle, max_angle] (canvas grown to fit, zero fill), shrink it to at most ``size_cap`` ×
+    the image's height and width keeping its aspect ratio, and paste it at a uniform position
+    where its mask is non-zero.
+
+    ``mode="fixed"`` rotates and resizes the mask with nearest neighbours; ``"faithful"`` follows
+    the release (cubic-spline rotation, bilinear resize of a 0/255 mask, then ≠ 0), which grows
+    the pasted region by a thin rim of context from the instance's own image.
+
+    Returns:
+        the new image (a copy) and the boolean mask of pasted pixels, both at ``image``'s size.
+    """
+    if mode not in PASTE_MODES:
+        raise ValueError(f"paste mode must be one of {PASTE_MODES}, got {mode!r}")
+    height, width = image.shape[:2]
+    angle = int(rng.integers(-max_angle, max_angle + 1))
+    fg = (np.asarray(inst_mask) != 0).astype(np.uint8)
+    crop = ndimage.rotate(inst_image, angle, axes=(1, 0), reshape=True, order=1, mode="constant")
+    if mode == "fixed":
+        keep = ndimage.rotate(fg, angle, axes=(1, 0), reshape=True, order=0, mode="constant")
+    else:
+        keep = ndimage.rotate(fg * 255.0, angle, axes=(1, 0), reshape=True, order=3)
+        keep = np.clip(keep, 0, 255).astype(np.uint8)
+    h, w = keep.shape
+    scale = min(1.0, size_cap * height / h, size_cap * width / w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))  # cv2 takes (width, height)
+    if size != (w, h):
+        crop = cv2.resize(crop, size, interpolation=cv2.INTER_LINEAR)
+        inter = cv2.INTER_NEAREST if mode == "fixed" else cv2.INTER_LINEAR
+        keep = cv2.resize(keep, size, interpolation=inter)
+    h, w = keep.shape
+    top, left = int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1))
+    pasted = np.zeros((height, width), dtype=bool)
+    pasted[top : top + h, left : left + w] = keep != 0
+    out = np.array(image, copy=True)
+    out[pasted] = crop[keep != 0]
+    return out, pasted
