@@ -7,6 +7,8 @@ from collections.abc import Iterable, Mapping
 __all__ = [
     "check_cam_methods",
     "check_cams_from",
+    "check_cda",
+    "check_teachers",
     "check_masks_from",
     "check_references",
     "missing_root_message",
@@ -19,7 +21,9 @@ def check_references(config: Mapping) -> None:
     Checks ``default_datasets`` → ``datasets``, ``experiments.*.seg_model`` → every dataset's
     ``seg.models``, ``experiments.*.masks_from`` → a weak experiment that makes its own pseudo
     masks, ``experiments.*.cams_from`` → a weak experiment that trains its own CAMs,
-    ``experiments.*.cam_method`` → ``datasets.*.cam_methods``, ``datasets.*.pseudo_labels.crf``
+    ``experiments.*.cam_method`` → ``datasets.*.cam_methods``, ``experiments.*.teacher`` → an
+    ``eps`` experiment, ``experiments.*.instances_from`` → a weak experiment that makes its own
+    pseudo masks, ``augment: cda`` → ``datasets.*.cda``, ``datasets.*.pseudo_labels.crf``
     and ``datasets.*.affinity.*.labels.crf`` → ``crf_presets``, the stage splits →
     ``datasets.*.splits``, and the CRF ``gt_prob`` that a ``labels`` unary needs.
     """
@@ -27,6 +31,8 @@ def check_references(config: Mapping) -> None:
     check_cams_from(config["experiments"])
     datasets = config["datasets"]
     check_cam_methods(config["experiments"], datasets)
+    check_teachers(config["experiments"])
+    check_cda(config["experiments"], datasets)
     for name in config["default_datasets"]:
         if name not in datasets:
             raise ValueError(
@@ -139,6 +145,61 @@ def check_cam_methods(experiments: Mapping, datasets: Mapping) -> None:
                     f"{key}: {method!r} needs datasets.{ds_name}.cam_methods.{method} "
                     f"(it has {sorted(ds.get('cam_methods') or {})})"
                 )
+
+
+def check_teachers(experiments: Mapping) -> None:
+    """Raise ``ValueError`` naming ``experiments.<name>.teacher`` unless exactly the ``smaf``
+    experiments have a teacher, and it is an experiment whose cam_method is ``eps``."""
+    for name, exp in experiments.items():
+        key = f"experiments.{name}.teacher"
+        smaf = exp.get("cam_method") == "smaf"
+        if smaf != ("teacher" in exp):
+            raise ValueError(
+                f"{key}: cam_method 'smaf' needs a teacher and only smaf experiments take one"
+            )
+        if not smaf:
+            continue
+        teacher = exp["teacher"]
+        if experiments.get(teacher, {}).get("cam_method") != "eps":
+            raise ValueError(
+                f"{key}: {teacher!r} must be an experiment with cam_method 'eps' (SMAF "
+                f"self-trains the EPS network); experiments: {sorted(experiments)}"
+            )
+
+
+def check_cda(experiments: Mapping, datasets: Mapping) -> None:
+    """Raise ``ValueError`` naming the key unless every ``augment: cda`` experiment trains IRN's
+    classifier itself, has ``instances_from`` naming another weak experiment that makes its own
+    pseudo masks, and every dataset has a ``cda`` section."""
+    for name, exp in experiments.items():
+        cda = exp.get("augment", "none") == "cda"
+        if cda != ("instances_from" in exp):
+            raise ValueError(
+                f"experiments.{name}.instances_from: augment 'cda' needs instances_from "
+                "and only cda experiments take one"
+            )
+        if not cda:
+            continue
+        if exp.get("cam_method", "cam") != "cam" or exp.get("cams_from") or exp.get("masks_from"):
+            raise ValueError(
+                f"experiments.{name}.augment: cda trains IRN's classifier (cam_method cam, "
+                "no cams_from or masks_from)"
+            )
+        source = exp["instances_from"]
+        spec = experiments.get(source)
+        if (
+            spec is None
+            or source == name
+            or spec["supervision"] != "weak"
+            or spec.get("masks_from")
+        ):
+            raise ValueError(
+                f"experiments.{name}.instances_from: {source!r} must be another weak experiment "
+                f"that makes its own pseudo masks; experiments: {sorted(experiments)}"
+            )
+        for ds_name, ds in datasets.items():
+            if "cda" not in ds:
+                raise ValueError(f"experiments.{name}.augment: cda needs datasets.{ds_name}.cda")
 
 
 def missing_root_message(dataset: str, root: str | None, splits: Iterable[str]) -> str:

@@ -121,6 +121,17 @@ def load_label_png(path: str | os.PathLike) -> np.ndarray:
         raise FileNotFoundError(f"label file not found: {path}") from None
 
 
+def load_saliency(path: str | os.PathLike) -> np.ndarray:
+    """Read a saliency map (grey or RGB PNG/JPEG, 255 = salient) as ``(H, W)`` float32 in [0, 1];
+    colour maps are averaged over their channels, as EPS does with PFAN's."""
+    try:
+        with Image.open(path) as img:
+            values = np.asarray(img.convert("RGB") if img.mode != "L" else img, dtype=np.float32)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"saliency map not found: {path}") from None
+    return (values.mean(axis=2) if values.ndim == 3 else values) / 255.0
+
+
 def save_cam_npz(
     path: str | os.PathLike, *, keys: np.ndarray, high_res: np.ndarray, **extra: np.ndarray
 ) -> None:

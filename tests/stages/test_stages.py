@@ -884,7 +884,7 @@ def test_train_cam_needs_the_method_loss(synth_root: Path, synth_index: Path, tm
             train=TRAIN,
             seed=0,
             device=CPU,
-            method="eps",
+            method="nope",
         )
 
 

@@ -1,13 +1,18 @@
-# CAM rules: classifier training, multi-scale + flip CAM inference, CAM evaluation.
+# CAM rules: classifier training (and CDA's instance bank, SMAF's self-training), multi-scale +
+# flip CAM inference, CAM evaluation.
 
 
 rule train_cam:
     input:
         index=f"{R}/dataset_index.json",
         pretrained=pretrained("cam"),
+        bank=cda_bank,
+        saliency=saliency_input,
     output:
         model=f"{X}/cam/model.pt",
         loss_log=f"{X}/cam/train_log.csv",
+    wildcard_constraints:
+        experiment=experiments_where(lambda spec: spec.get("cam_method") != "smaf"),
     params:
         root=dataset_root,
         split=section("stage_splits", "train"),
@@ -15,6 +20,8 @@ rule train_cam:
         model=cam_config("model"),
         train=cam_config("train"),
         loss=cam_config("loss"),
+        saliency_dir=saliency_dir,
+        cda=cda_settings,
         seed=section("seed"),
         device=section("device"),
     threads: 1
@@ -24,6 +31,57 @@ rule train_cam:
         "logs/train_cam/{dataset}/{experiment}.log",
     script:
         "../scripts/train_cam.py"
+
+
+rule make_instance_bank:
+    input:
+        index=f"{R}/dataset_index.json",
+        masks=lambda wildcards: (
+            f"results/{wildcards.dataset}/"
+            f"{EXPERIMENTS[wildcards.experiment]['instances_from']}/pseudo/masks"
+        ),
+    output:
+        directory(f"{X}/cda/bank"),
+    wildcard_constraints:
+        experiment=experiments_where(lambda spec: spec.get("augment") == "cda"),
+    params:
+        root=dataset_root,
+        split=section("stage_splits", "train"),
+        ratio_range=section("cda", "ratio_range"),
+    conda:
+        "../../envs/wsss.yaml"
+    log:
+        "logs/make_instance_bank/{dataset}/{experiment}.log",
+    script:
+        "../scripts/make_instance_bank.py"
+
+
+rule train_self:
+    input:
+        index=f"{R}/dataset_index.json",
+        teacher=teacher_file("model.pt"),
+        fused=teacher_file("maps"),
+        saliency=saliency_input,
+    output:
+        model=f"{X}/cam/model.pt",
+        loss_log=f"{X}/cam/train_log.csv",
+    wildcard_constraints:
+        experiment=experiments_where(lambda spec: spec.get("cam_method") == "smaf"),
+    params:
+        root=dataset_root,
+        split=section("stage_splits", "train"),
+        train=cam_config("train"),
+        loss=cam_config("loss"),
+        saliency_dir=saliency_dir,
+        seed=section("seed"),
+        device=section("device"),
+    threads: 1
+    conda:
+        "../../envs/wsss.yaml"
+    log:
+        "logs/train_self/{dataset}/{experiment}.log",
+    script:
+        "../scripts/train_self.py"
 
 
 rule infer_cam:
@@ -58,6 +116,7 @@ rule eval_cam:
         split=section("stage_splits", "eval_train"),
         gt_dir=split_masks("eval_train"),
         eval=section("cam", "eval"),
+        bg_threshold=cam_bg_threshold(("cam", "eval")),
     conda:
         "../../envs/wsss.yaml"
     log:

@@ -82,6 +82,77 @@ def cam_config(key):
     return lookup
 
 
+def experiments_where(predicate):
+    """Wildcard regex of the experiments whose spec satisfies ``predicate``."""
+    names = [n for n, spec in EXPERIMENTS.items() if predicate(spec)]
+    return "|".join(map(re.escape, names)) or "(?!)"  # (?!) matches nothing
+
+
+def saliency_dir(wildcards):
+    """The dataset's saliency folder for experiments whose CAM method learns from saliency
+    (eps; smaf's prototype+saliency denoising), else None."""
+    spec = DATASETS[wildcards.dataset]
+    exp = EXPERIMENTS[wildcards.experiment]
+    method = cam_method(wildcards.experiment)
+    needs = method == "eps" or (
+        method == "smaf"
+        and spec["cam_methods"]["smaf"]["loss"]["denoise"] == "prototype+saliency"
+    )
+    if not needs:
+        return None
+    if not spec.get("saliency_dir"):
+        raise WorkflowError(
+            f"experiment {wildcards.experiment!r} ({method}) needs saliency maps: set "
+            f"datasets.{wildcards.dataset}.saliency_dir (e.g. SALImages, PFAN maps as EPS uses)"
+        )
+    return spec["saliency_dir"]
+
+
+def saliency_input(wildcards):
+    """A real dataset's saliency folder as an input (so a missing one is reported before any
+    work); the synthetic generator writes it inside the dataset folder."""
+    folder = saliency_dir(wildcards)
+    if folder is None or "synthetic" in DATASETS[wildcards.dataset]:
+        return []
+    return str(Path(DATASETS[wildcards.dataset]["root"]) / folder)
+
+
+def cda_settings(wildcards):
+    """train_cam's CDA settings (datasets.<name>.cda plus the bank folder), or None."""
+    if EXPERIMENTS[wildcards.experiment].get("augment", "none") != "cda":
+        return None
+    bank = f"results/{wildcards.dataset}/{wildcards.experiment}/cda/bank"
+    return dict(DATASETS[wildcards.dataset]["cda"], bank=bank)
+
+
+def cda_bank(wildcards):
+    settings = cda_settings(wildcards)
+    return settings["bank"] if settings else []
+
+
+def teacher_file(path):
+    """An input function: ``results/<dataset>/<teacher experiment>/cam/<path>``."""
+    return lambda wildcards: (
+        f"results/{wildcards.dataset}/{EXPERIMENTS[wildcards.experiment]['teacher']}/cam/{path}"
+    )
+
+
+def cam_bg_threshold(key):
+    """A params function: the background threshold of a CAM stage — the CAM method's own
+    ``bg_threshold`` when it sets one (softmax maps of eps/smaf), else ``key``'s section value
+    (``("cam", "eval")`` or ``("pseudo_labels",)``)."""
+
+    def lookup(wildcards):
+        source = cam_source(mask_source(wildcards.experiment))
+        method = cam_method(source)
+        spec = DATASETS[wildcards.dataset]
+        if method != "cam" and "bg_threshold" in spec["cam_methods"][method]:
+            return spec["cam_methods"][method]["bg_threshold"]
+        return section(*key, "bg_threshold")(wildcards)
+
+    return lookup
+
+
 def cam_source(name):
     """The experiment whose CAMs experiment ``name`` uses: its cams_from, or itself."""
     return EXPERIMENTS[name].get("cams_from") or name
@@ -123,7 +194,7 @@ def pseudo_bg_threshold(wildcards):
     """The background score behind the pseudo masks (None: PSA's α plane has no threshold)."""
     refine = EXPERIMENTS[mask_source(wildcards.experiment)]["refine"]
     if refine == "crf":
-        return DATASETS[wildcards.dataset]["pseudo_labels"]["bg_threshold"]
+        return cam_bg_threshold(("pseudo_labels",))(wildcards)
     return DATASETS[wildcards.dataset]["affinity"][refine]["walk"].get("bg_threshold")
 
 

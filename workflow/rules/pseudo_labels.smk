@@ -13,7 +13,7 @@ rule make_pseudo_labels:
     params:
         root=dataset_root,
         split=section("stage_splits", "train"),
-        bg_threshold=section("pseudo_labels", "bg_threshold"),
+        bg_threshold=cam_bg_threshold(("pseudo_labels",)),
         ignore_disagreement=section("pseudo_labels", "ignore_disagreement"),
         crf=crf_params,
     threads: workflow.cores

@@ -15,6 +15,6 @@ with one_line_errors():
         experiment=snakemake.wildcards.experiment,
         split=snakemake.params.split,
         gt_dir=snakemake.params.gt_dir,
-        bg_threshold=snakemake.params.eval["bg_threshold"],
+        bg_threshold=snakemake.params.bg_threshold,
         sweep=snakemake.params.eval["sweep"],
     )

@@ -16,5 +16,7 @@ with one_line_errors():
         seed=snakemake.params.seed,
         method=snakemake.params.method,
         loss=snakemake.params.loss,
+        saliency_dir=snakemake.params.saliency_dir,
+        cda=snakemake.params.cda,
         device=pick_device(snakemake.params.device),
     )

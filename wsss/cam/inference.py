@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["NORMALIZATIONS", "multiscale_cams", "normalize_present"]
+__all__ = ["NORMALIZATIONS", "multiscale_cams", "normalize_present", "fuse_cams"]
 
 NORMALIZATIONS = ("max", "minmax", "minmax_half")
 
@@ -116,3 +116,26 @@ def normalize_present(
     if mode == "minmax_half":
         out = out / 2
     return keys, out.astype(np.float32)
+
+
+def fuse_cams(
+    model: nn.Module,
+    image: torch.Tensor,
+    labels: torch.Tensor | np.ndarray,
+    *,
+    scales: Sequence[float],
+    flip: bool,
+    stride: int = 1,
+    normalization: str = "max",
+) -> tuple[np.ndarray, np.ndarray]:
+    """One image's fused maps: :func:`multiscale_cams` then :func:`normalize_present`.
+
+    With an EPS network (``cams`` = foreground softmax) this is SMAF's multi-scale attention
+    fusion F_c = Σ_s Σ_flip softmax(T(I_s))_c · y_c, then F_c / (max F_c + 1e-5)
+    (algorithms.md §2.3 step 2): the fusion is a sum of softmax maps over scales and flips.
+
+    Returns:
+        ``keys`` ``(K,)`` present classes and their maps ``(K, H, W)`` float32.
+    """
+    cams = multiscale_cams(model, image, scales=scales, flip=flip, stride=stride)
+    return normalize_present(cams, labels, mode=normalization)

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from wsss.data._synthetic_saliency import imitate_saliency
+
 __all__ = ["SHAPE_FAMILIES", "BACKGROUND_TEXTURES", "draw_image"]
 
 SHAPE_FAMILIES: tuple[str, ...] = ("ellipse", "rectangle", "triangle", "star", "cross", "crescent")
@@ -216,7 +218,9 @@ def _body(
     return colour + shade[..., None].astype(np.float32)
 
 
-def draw_image(rng: np.random.Generator, p: dict) -> tuple[np.ndarray, np.ndarray, dict]:
+def draw_image(
+    rng: np.random.Generator, p: dict
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """Compose one image from its own random stream.
 
     Args:
@@ -225,7 +229,8 @@ def draw_image(rng: np.random.Generator, p: dict) -> tuple[np.ndarray, np.ndarra
 
     Returns:
         ``image`` uint8 ``(H, W, 3)`` RGB; ``label`` uint8 ``(H, W)`` with 0 background and
-        ``c + 1`` for class c (painting order decides overlaps); and a JSON-able record
+        ``c + 1`` for class c (painting order decides overlaps); ``saliency`` uint8 ``(H, W)``
+        (:func:`imitate_saliency` with ``p["saliency_noise"]``); and a JSON-able record
         ``{"background", "size": [H, W], "objects": [{"class", "scale", "area", "part_area",
         "visible_area"}]}`` (areas in px, before/after occlusion).
     """
@@ -289,4 +294,7 @@ def draw_image(rng: np.random.Generator, p: dict) -> tuple[np.ndarray, np.ndarra
     img = cv2.GaussianBlur(img.astype(np.float32), (3, 3), 0.5)
     img = img + p["noise_std"] * rng.standard_normal(img.shape).astype(np.float32)
     image = np.clip(np.round(img), 0, 255).astype(np.uint8)
-    return image, label, {"background": bg_name, "size": [h, w], "objects": records}
+    saliency = imitate_saliency(
+        image, [(o["vis"], o["scale"]) for o in objects], noise=p["saliency_noise"]
+    )
+    return image, label, saliency, {"background": bg_name, "size": [h, w], "objects": records}

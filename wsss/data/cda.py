@@ -9,13 +9,25 @@ context. Pure numpy functions; the random choices come from the caller's Generat
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 from scipy import ndimage
 
-__all__ = ["PASTE_MODES", "extract_instance", "paste_instance", "pick_absent_class"]
+from wsss.io import load_image, load_label_png, read_json
+
+__all__ = [
+    "PASTE_MODES",
+    "extract_instance",
+    "paste_instance",
+    "pick_absent_class",
+    "InstanceBank",
+    "CDAPairTransform",
+]
 
 PASTE_MODES = ("fixed", "faithful")
 
@@ -105,3 +117,74 @@ def paste_instance(
     out = np.array(image, copy=True)
     out[pasted] = crop[keep != 0]
     return out, pasted
+
+
+class InstanceBank:
+    """The stage-I bank on disk: ``<root>/<fg class>/<id>.png`` (RGB crop) and
+    ``<id>_mask.png`` (its mask, "L"), listed by ``<root>/index.json``
+    (``{"instances": {"<fg class>": [ids]}}``, fg classes 0..K-1). Crops load on demand.
+    """
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root)
+        index = read_json(self.root / "index.json")
+        self.instances = {int(c): list(ids) for c, ids in index["instances"].items() if ids}
+        if not self.instances:
+            raise ValueError(f"instance bank {self.root} holds no instances")
+
+    @property
+    def classes(self) -> list[int]:
+        return sorted(self.instances)
+
+    def __len__(self) -> int:
+        return sum(len(ids) for ids in self.instances.values())
+
+    def load(self, fg_class: int, image_id: str) -> tuple[np.ndarray, np.ndarray]:
+        folder = self.root / str(fg_class)
+        return load_image(folder / f"{image_id}.png"), load_label_png(
+            folder / f"{image_id}_mask.png"
+        )
+
+
+class CDAPairTransform:
+    """Stage II as a sample transform: the original and a copy with a random instance of an
+    absent class pasted in (label OR one-hot), each augmented *independently* by ``base``.
+
+    Returns ``image`` ``(2, 3, crop, crop)`` and ``labels`` ``(2, K)`` (original first); a loss
+    flattens the pair axis, so a loader batch of B items is a forward batch of 2B images.
+    With every bank class present in the image, the copy equals the original.
+    """
+
+    def __init__(
+        self,
+        base,
+        bank: InstanceBank,
+        *,
+        mode: str = "fixed",
+        max_angle: int = 90,
+        size_cap: float = 0.7,
+    ) -> None:
+        if mode not in PASTE_MODES:
+            raise ValueError(f"paste mode must be one of {PASTE_MODES}, got {mode!r}")
+        self.base, self.bank = base, bank
+        self.mode, self.max_angle, self.size_cap = mode, int(max_angle), float(size_cap)
+
+    def __call__(self, sample: dict, rng: np.random.Generator) -> dict:
+        labels = np.asarray(sample["labels"], dtype=np.float32)
+        pasted = dict(sample, labels=labels.copy())
+        k = pick_absent_class(np.flatnonzero(labels), self.bank.classes, rng)
+        if k is not None:
+            ids = self.bank.instances[k]
+            inst_image, inst_mask = self.bank.load(k, ids[int(rng.integers(len(ids)))])
+            pasted["image"], _ = paste_instance(
+                sample["image"],
+                inst_image,
+                inst_mask,
+                rng,
+                max_angle=self.max_angle,
+                size_cap=self.size_cap,
+                mode=self.mode,
+            )
+            pasted["labels"][k] = 1.0
+        views = [self.base(sample, rng), self.base(pasted, rng)]
+        return {key: torch.stack([v[key] for v in views]) for key in ("image", "labels")}

@@ -10,7 +10,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from wsss.data.voc import image_path, mask_path
-from wsss.io import load_image, load_label_png
+from wsss.io import load_image, load_label_png, load_saliency
 
 __all__ = ["VOCSegmentation"]
 
@@ -20,7 +20,8 @@ class VOCSegmentation(Dataset):
 
     ``dataset[i]`` is a dict with ``"id"`` (str), ``"image"`` uint8 ``(H, W, 3)`` RGB, and, only
     when available, ``"mask"`` uint8 ``(H, W)`` (0..C-1, 255 ignore; when ``mask_dir`` is given) and
-    ``"labels"`` float32 ``(K,)`` multi-hot (when ``image_labels`` is given). Absent entries are
+    ``"labels"`` float32 ``(K,)`` multi-hot (when ``image_labels`` is given) and ``"saliency"``
+    float32 ``(H, W)`` in [0, 1] (when ``saliency_dir`` is given). Absent entries are
     left out rather than set to None, so ``default_collate`` works on what is there.
 
     Args:
@@ -29,6 +30,7 @@ class VOCSegmentation(Dataset):
         mask_dir: mask folder (relative to ``root``, or an absolute path such as a pseudo-mask
             folder) or None.
         image_labels: image id → ``(K,)`` labels; must contain every id.
+        saliency_dir: saliency folder (``<id>.png``; relative to ``root`` or absolute) or None.
     """
 
     def __init__(
@@ -38,6 +40,7 @@ class VOCSegmentation(Dataset):
         *,
         mask_dir: str | None,
         image_labels: Mapping[str, np.ndarray] | None = None,
+        saliency_dir: str | None = None,
     ) -> None:
         self.root = Path(root)
         self.ids = list(ids)
@@ -47,6 +50,7 @@ class VOCSegmentation(Dataset):
             if missing:
                 raise KeyError(f"image id {missing[0]!r} has no image-level labels")
         self.image_labels = image_labels
+        self.saliency_dir = saliency_dir
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -59,6 +63,8 @@ class VOCSegmentation(Dataset):
         }
         if self.mask_dir is not None:
             item["mask"] = load_label_png(mask_path(self.root, image_id, self.mask_dir))
+        if self.saliency_dir is not None:
+            item["saliency"] = load_saliency(mask_path(self.root, image_id, self.saliency_dir))
         if self.image_labels is not None:
             item["labels"] = np.asarray(self.image_labels[image_id], dtype=np.float32)
         return item

@@ -64,6 +64,7 @@ def _check(p: dict) -> None:
         "body_contrast": p["body_contrast"] >= 0,
         "body_tint": 0 <= p["body_tint"] <= 1,
         "noise_std": p["noise_std"] >= 0,
+        "saliency_noise": 0 <= p["saliency_noise"] <= 1,
         "jpeg_quality": 1 <= p["jpeg_quality"] <= 100,
     }
     for key, ok in rules.items():
@@ -97,6 +98,7 @@ def generate(
     border_width: int = 1,
     noise_std: float = 3.0,
     jpeg_quality: int = 95,
+    saliency_noise: float = 0.5,
     overwrite: bool = False,
 ) -> None:
     """Write a synthetic VOC-format WSSS benchmark under ``root`` (deterministic in all arguments).
@@ -105,7 +107,8 @@ def generate(
     bland body plus a small class-specific textured part; the knobs below set how hard each WSSS
     failure mode is. Tree: ``JPEGImages/*.jpg``; ``SegmentationClass/*.png`` (palette PNG, 255 band
     on boundaries) for ``train``+``val``; ``SegmentationClassAug/*.png`` ("L" PNG, no band) for all
-    ids; ``ImageSets/Segmentation/{train_aug,train,val}.txt``; ``cls_labels.csv`` (image-level
+    ids; ``SALImages/*.png`` (saliency, "L" PNG 0..255) for all ids;
+    ``ImageSets/Segmentation/{train_aug,train,val}.txt``; ``cls_labels.csv`` (image-level
     labels, see :func:`wsss.data.voc.read_image_labels`); ``synthetic.json`` (every argument plus,
     per image, its size, background texture and objects with their scale and areas).
 
@@ -141,6 +144,10 @@ def generate(
         border_width: half-width (px) of the 255 band in ``SegmentationClass``; 0 disables it.
         noise_std: global Gaussian pixel noise (grey levels), after a σ = 0.5 px blur.
         jpeg_quality: JPEG quality (4:4:4 chroma).
+        saliency_noise: **saliency quality** of ``SALImages/*.png``, the maps EPS and SMAF learn
+            from: 0 = the blurred ground-truth foreground; larger values miss small objects and
+            fire on busy background texture more
+            (:func:`wsss.data._synthetic_saliency.imitate_saliency`).
         overwrite: replace an existing ``root``; otherwise an existing ``root`` is an error.
 
     Raises:
@@ -166,6 +173,7 @@ def generate(
         "border_width": int(border_width),
         "noise_std": float(noise_std),
         "jpeg_quality": int(jpeg_quality),
+        "saliency_noise": float(saliency_noise),
     }
     _check(p)
     root = Path(root)
@@ -195,15 +203,16 @@ def _write_tree(out: Path, p: dict) -> None:
     streams = np.random.SeedSequence(p["seed"]).spawn(2)
     seeds = streams[0].spawn(n_aug) + streams[1].spawn(p["num_val"])
     with_gt = set(ids[: p["num_train"]]) | set(ids[n_aug:])
-    for sub in ("JPEGImages", "SegmentationClass", "SegmentationClassAug"):
+    for sub in ("JPEGImages", "SegmentationClass", "SegmentationClassAug", "SALImages"):
         (out / sub).mkdir()
     palette, labels, records = voc_palette(), {}, {}
     for image_id, child in zip(ids, seeds, strict=True):
-        image, label, records[image_id] = draw_image(np.random.default_rng(child), p)
+        image, label, saliency, records[image_id] = draw_image(np.random.default_rng(child), p)
         Image.fromarray(image).save(
             out / "JPEGImages" / f"{image_id}.jpg", quality=p["jpeg_quality"], subsampling=0
         )
         Image.fromarray(label).save(out / "SegmentationClassAug" / f"{image_id}.png")
+        Image.fromarray(saliency).save(out / "SALImages" / f"{image_id}.png")
         if image_id in with_gt:
             border = _with_border(label, p["border_width"])
             save_label_png(out / "SegmentationClass" / f"{image_id}.png", border, palette)

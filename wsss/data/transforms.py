@@ -28,7 +28,9 @@ __all__ = [
     "random_hflip",
     "color_jitter",
     "augment_pair",
+    "augment_with_maps",
     "TrainTransform",
+    "MapsTransform",
 ]
 
 
@@ -139,6 +141,37 @@ def augment_pair(
     )
 
 
+def augment_with_maps(
+    image: np.ndarray,
+    maps: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    scale_range: Sequence[float],
+    crop_size: int,
+    jitter: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`augment_pair` for an image and float maps ``(H, W, C)`` (saliency, fused CAMs):
+    both rescaled bilinearly, flipped and cropped together; the jitter touches the image only;
+    the crop pads the maps with 0 (EPS/SMAF: padding is neither salient nor a class).
+
+    Draws from ``rng`` in :func:`augment_pair`'s order.
+
+    Returns:
+        image ``(crop, crop, 3)`` uint8 and maps ``(crop, crop, C)`` float32.
+    """
+    channels = image.shape[2]
+    stack = np.concatenate([image.astype(np.float32), maps.astype(np.float32)], axis=2)
+    stack, _ = random_scale(stack, None, scale_range, rng)
+    stack, _ = random_hflip(stack, None, rng)
+    pixels = color_jitter(
+        np.clip(np.round(stack[..., :channels]), 0, 255).astype(np.uint8), jitter, rng
+    )
+    stack = np.concatenate([pixels.astype(np.float32), stack[..., channels:]], axis=2)
+    fill = [*IMAGENET_MEAN_PIXEL, *([0.0] * maps.shape[2])]
+    stack, _ = random_crop(stack, None, crop_size, rng, image_fill=fill)
+    return stack[..., :channels].astype(np.uint8), stack[..., channels:]
+
+
 class TrainTransform:
     """A dataset sample → augmented, normalised tensors, drawing from the given RNG.
 
@@ -168,6 +201,54 @@ class TrainTransform:
         out = {"image": normalize_image(image)}
         if mask is not None:
             out["mask"] = torch.from_numpy(mask.astype(np.int64))
+        if "labels" in sample:
+            out["labels"] = torch.from_numpy(sample["labels"])
+        return out
+
+
+class MapsTransform:
+    """:class:`TrainTransform` for samples that carry dense float maps besides the image.
+
+    ``keys`` name the maps: each ``sample[key]`` is ``(H, W)`` or ``(C, H, W)`` float in [0, 1]
+    (e.g. ``"saliency"``, ``"fused"``); each comes back as a ``(C, crop, crop)`` float32 tensor,
+    augmented jointly with the image (:func:`augment_with_maps`).
+    """
+
+    def __init__(
+        self, keys: Sequence[str], *, scale_range: Sequence[float], crop_size: int, jitter: float
+    ) -> None:
+        self.keys = tuple(keys)
+        self.scale_range, self.crop_size, self.jitter = scale_range, crop_size, jitter
+
+    @classmethod
+    def from_mapping(cls, keys: Sequence[str], train: Mapping) -> MapsTransform:
+        return cls(
+            keys,
+            scale_range=train["scale_range"],
+            crop_size=train["crop_size"],
+            jitter=train["jitter"],
+        )
+
+    def __call__(self, sample: dict, rng: np.random.Generator) -> dict:
+        planes = [np.asarray(sample[k], dtype=np.float32) for k in self.keys]
+        planes = [p[None] if p.ndim == 2 else p for p in planes]
+        maps = np.concatenate(planes, axis=0).transpose(1, 2, 0)
+        image, maps = augment_with_maps(
+            sample["image"],
+            maps,
+            rng,
+            scale_range=self.scale_range,
+            crop_size=self.crop_size,
+            jitter=self.jitter,
+        )
+        out = {"image": normalize_image(image)}
+        start = 0
+        for key, plane in zip(self.keys, planes, strict=True):
+            stop = start + plane.shape[0]
+            out[key] = torch.from_numpy(
+                np.ascontiguousarray(maps[..., start:stop].transpose(2, 0, 1))
+            )
+            start = stop
         if "labels" in sample:
             out["labels"] = torch.from_numpy(sample["labels"])
         return out

@@ -9,6 +9,7 @@ from wsss.models.backbones import BACKBONES, backbone_from_config, build_backbon
 from wsss.models.cam_classifier import CAMClassifier
 from wsss.models.ccnet import CCNet
 from wsss.models.deeplab import DeepLab
+from wsss.models.eps import EPSNet
 from wsss.models.resnet import ResNet
 from wsss.models.resnet38 import ResNet38
 from wsss.models.seam import PCMNet
@@ -24,6 +25,7 @@ __all__ = [
     "CAMClassifier",
     "CCNet",
     "DeepLab",
+    "EPSNet",
     "ResNet",
     "ResNet38",
     "PCMNet",
@@ -36,7 +38,13 @@ __all__ = [
 
 SEG_MODELS: dict[str, type[nn.Module]] = {"deeplab": DeepLab, "ccnet": CCNet}
 # CAM method → classifier (seam and cpn share PCMNet; cpn sets prcm=True)
-CAM_MODELS: dict[str, type[nn.Module]] = {"cam": CAMClassifier, "seam": PCMNet, "cpn": PCMNet}
+# (eps: EPS's fg + bg head; smaf self-trains an eps network, so its checkpoints say "eps")
+CAM_MODELS: dict[str, type[nn.Module]] = {
+    "cam": CAMClassifier,
+    "seam": PCMNet,
+    "cpn": PCMNet,
+    "eps": EPSNet,
+}
 # refine method → network whose output the random walk uses (features / boundary logits)
 AFFINITY_MODELS: dict[str, type[nn.Module]] = {"affinitynet": AffinityNet, "irn": BoundaryNet}
 

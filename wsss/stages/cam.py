@@ -14,10 +14,11 @@ import torch
 import torch.nn.functional as F
 
 from wsss.cam.complementary import ComplementaryPairTransform
-from wsss.cam.inference import multiscale_cams, normalize_present
+from wsss.cam.inference import fuse_cams
 from wsss.cam.labels import cams_to_label, sweep_confusion, threshold_grid
+from wsss.data.cda import CDAPairTransform, InstanceBank
 from wsss.data.dataset import VOCSegmentation
-from wsss.data.transforms import TrainTransform, normalize_image
+from wsss.data.transforms import MapsTransform, TrainTransform, normalize_image
 from wsss.data.voc import image_path, mask_path
 from wsss.io import (
     atomic_path,
@@ -39,6 +40,7 @@ from wsss.stages.common import (
 )
 from wsss.stages.training import load_model, train_and_save
 from wsss.training.cam_losses import cpn_loss, seam_loss
+from wsss.training.eps_losses import eps_loss
 from wsss.training.loop import config_fingerprint, file_digest
 
 __all__ = ["run_train_cam", "run_infer_cam", "run_eval_cam"]
@@ -46,7 +48,7 @@ __all__ = ["run_train_cam", "run_infer_cam", "run_eval_cam"]
 log = logging.getLogger(__name__)
 
 
-METHODS = ("cam", "seam", "cpn")
+METHODS = ("cam", "seam", "cpn", "eps")
 
 
 def _multilabel_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
@@ -78,6 +80,17 @@ def _cpn_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
     return cpn_loss(maps, batch["labels"], batch["cp_ratio"])["loss"]
 
 
+def _paired_multilabel_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
+    """CDA: originals and pasted copies (``(B, 2, ...)``) in one forward pass of 2B images."""
+    images, labels = batch["image"].flatten(0, 1), batch["labels"].flatten(0, 1)
+    return F.multilabel_soft_margin_loss(model(images), labels)
+
+
+def _eps_loss(model: torch.nn.Module, batch: dict, *, tau: float, lam: float) -> torch.Tensor:
+    out = model(batch["image"])
+    return eps_loss(out["logits"], batch["saliency"], batch["labels"], tau=tau, lam=lam)["loss"]
+
+
 def _method_parts(method: str, loss: Mapping | None, train: Mapping):
     """(loss function, sample transform) of a CAM training method."""
     transform = TrainTransform.from_mapping(train)
@@ -87,6 +100,9 @@ def _method_parts(method: str, loss: Mapping | None, train: Mapping):
         raise ValueError(
             f"CAM method {method!r} needs its loss settings (cam_methods.{method}.loss)"
         )
+    if method == "eps":
+        loss_fn = partial(_eps_loss, tau=float(loss["tau"]), lam=float(loss["lam"]))
+        return loss_fn, MapsTransform.from_mapping(["saliency"], train)
     if method == "seam":
         return partial(_seam_loss, view_scale=float(loss["view_scale"])), transform
     pairs = loss["pairs"]
@@ -112,25 +128,61 @@ def run_train_cam(
     device: torch.device,
     method: str = "cam",
     loss: Mapping | None = None,
+    saliency_dir: str | None = None,
+    cda: Mapping | None = None,
 ) -> None:
     """Train the CAM classifier of ``method`` on ``split`` with image-level labels only.
 
     ``cam``: IRN's GAP classifier; ``seam``: SEAM (two views, PCM, ``loss["view_scale"]``);
-    ``cpn``: CPN (PCM + PRCM on complementary patch pairs, ``loss["pairs"]``).
+    ``cpn``: CPN (PCM + PRCM on complementary patch pairs, ``loss["pairs"]``); ``eps``: EPS
+    (fg + bg head, saliency loss with ``loss["tau"]``/``loss["lam"]``; needs ``saliency_dir``).
+
+    ``cda`` (``cam`` only) trains on CDA pairs (algorithms.md §2.2): ``cda["bank"]`` is the
+    instance-bank folder, ``paste_mode``/``max_angle``/``size_cap`` the pasting. As released, a
+    loader batch holds ``batch_size / 2`` originals and their copies, so the run takes
+    2 × ``steps`` steps; ``cda["schedule"] == "faithful"`` keeps the poly schedule at ``steps``
+    long (the release's lr reaches ~0 halfway and stays there), ``"fixed"`` stretches it.
     """
     if method not in METHODS:
         raise ValueError(f"unknown CAM method {method!r}; choose from {METHODS}")
+    if method == "eps" and not saliency_dir:
+        raise ValueError("CAM method 'eps' needs saliency maps: set the dataset's saliency_dir")
+    if cda is not None and method != "cam":
+        raise ValueError(f"CDA pairs train IRN's classifier (method 'cam'), not {method!r}")
     loss_fn, transform = _method_parts(method, loss, train)
+    schedule = {}
+    if cda is not None:
+        if cda["schedule"] not in ("faithful", "fixed"):
+            raise ValueError(f"cda schedule must be 'faithful' or 'fixed', got {cda['schedule']!r}")
+        transform = CDAPairTransform(
+            transform,
+            InstanceBank(cda["bank"]),
+            mode=cda["paste_mode"],
+            max_angle=cda["max_angle"],
+            size_cap=cda["size_cap"],
+        )
+        loss_fn, steps = _paired_multilabel_loss, 2 * train["steps"]
+        schedule = {
+            "batch_size": max(1, train["batch_size"] // 2),
+            "steps": steps,
+            "schedule_steps": train["steps"] if cda["schedule"] == "faithful" else steps,
+        }
     index = DatasetIndex(index_path)
     ids = index.ids(split)
     kwargs = {k: v for k, v in model.items() if k != "pretrained"}
     kwargs["backbone"] = dict(kwargs["backbone"])
-    if method != "cam":
+    if method in ("seam", "cpn"):
         kwargs["prcm"] = method == "cpn"
     net = build_cam_model(method, num_fg_classes=index.num_fg_classes, **kwargs)
     if model.get("pretrained"):
         load_pretrained(net.backbone, model["pretrained"])
-    base = VOCSegmentation(root, ids, mask_dir=None, image_labels=index.label_map(ids))
+    base = VOCSegmentation(
+        root,
+        ids,
+        mask_dir=None,
+        image_labels=index.label_map(ids),
+        saliency_dir=saliency_dir if method == "eps" else None,
+    )
     train_and_save(
         net,
         base,
@@ -141,11 +193,18 @@ def run_train_cam(
         seed=seed,
         device=device,
         fingerprint=config_fingerprint(
-            method, dict(model), dict(train), dict(loss or {}), seed, file_digest(index_path)
+            method,
+            dict(model),
+            dict(train),
+            dict(loss or {}),
+            dict(cda or {}),
+            seed,
+            file_digest(index_path),
         ),
         out_model=out_model,
         out_log=out_log,
         transform=transform,
+        **schedule,
     )
 
 
@@ -170,8 +229,15 @@ def run_infer_cam(
     with atomic_dir(out_dir) as tmp:
         for n, image_id in enumerate(ids):
             image = normalize_image(load_image(image_path(root, image_id)))
-            cams = multiscale_cams(net, image.to(device), scales=scales, flip=flip, stride=stride)
-            keys, high_res = normalize_present(cams, index.labels(image_id), mode=normalization)
+            keys, high_res = fuse_cams(
+                net,
+                image.to(device),
+                index.labels(image_id),
+                scales=scales,
+                flip=flip,
+                stride=stride,
+                normalization=normalization,
+            )
             save_cam_npz(tmp / f"{image_id}.npz", keys=keys, high_res=high_res)
             if (n + 1) % 100 == 0:
                 log.info("CAMs for %d/%d images", n + 1, len(ids))

@@ -32,11 +32,17 @@ def train_and_save(
     out_model: str | os.PathLike,
     out_log: str | os.PathLike,
     transform: Callable | None = None,
+    batch_size: int | None = None,
+    steps: int | None = None,
+    schedule_steps: int | None = None,
+    saved: torch.nn.Module | None = None,
 ) -> None:
     """Train ``net`` on augmented samples of ``base`` as ``train`` says; write model and loss log.
 
     ``transform(sample, rng)`` makes the training tensors (default: ``TrainTransform`` of
-    ``train``'s crop, scale and jitter settings).
+    ``train``'s crop, scale and jitter settings). ``batch_size``, ``steps`` and
+    ``schedule_steps`` override ``train``'s (CDA's pairs, :func:`train_steps`); ``saved`` is the
+    module written to the checkpoint when ``net`` wraps it (SMAF's :class:`SelfTrainer`).
 
     The checkpoint is a plain dict (``model_name``, ``build_kwargs``, ``state_dict``,
     ``classes``, ``wsss_version``) from which :func:`load_model` rebuilds the
@@ -55,8 +61,9 @@ def train_and_save(
         dataset=SeededDataset(base, transform or TrainTransform.from_mapping(train), seed),
         loss_fn=loss_fn,
         optimizer=optimizer,
-        steps=train["steps"],
-        batch_size=train["batch_size"],
+        steps=steps or train["steps"],
+        batch_size=batch_size or train["batch_size"],
+        schedule_steps=schedule_steps,
         seed=seed,
         device=device,
         poly_power=train["poly_power"],
@@ -67,10 +74,11 @@ def train_and_save(
     )
     with atomic_path(out_log) as tmp:
         pd.DataFrame(history).to_csv(tmp, index=False)
+    saved = net if saved is None else saved
     state = {
         "model_name": model_name,
-        "build_kwargs": net.build_kwargs,
-        "state_dict": net.state_dict(),
+        "build_kwargs": saved.build_kwargs,
+        "state_dict": saved.state_dict(),
         "classes": list(classes),
         "wsss_version": wsss.__version__,
     }

@@ -67,6 +67,7 @@ def train_steps(
     checkpoint_every: int,
     log_every: int = 10,
     num_workers: int = 0,
+    schedule_steps: int | None = None,
 ) -> list[dict]:
     """Train ``model`` for ``steps`` optimizer steps; return the loss history.
 
@@ -75,12 +76,16 @@ def train_steps(
         resume_path: where the rolling checkpoint lives; it is used only when its
             ``fingerprint`` matches (a changed config starts afresh) and deleted at the end.
         fingerprint: a hash of everything that determines the run (config, data ids).
+        schedule_steps: the poly schedule's length (default ``steps``). Shorter reproduces
+            CDA's quirk: the lr decays to its last value at ``schedule_steps − 1`` and stays
+            there, as the originals' PolyOptimizer does past its ``max_step``.
     Returns:
         ``[{"step", "loss", "lr"}, ...]`` every ``log_every`` steps.
     """
     if len(dataset) < batch_size:
         raise ValueError(f"dataset has {len(dataset)} samples, fewer than batch_size={batch_size}")
     resume_path = Path(resume_path)
+    horizon = steps if schedule_steps is None else int(schedule_steps)
     step, history = 0, []
     # The model moves first: optimizer.load_state_dict puts its buffers on the params' device.
     model.to(device).train()
@@ -113,7 +118,7 @@ def train_steps(
             generator=torch.Generator().manual_seed(seed),
         )
         for batch in loader:
-            lr = set_poly_lr(optimizer, step, steps, poly_power)
+            lr = set_poly_lr(optimizer, min(step, horizon - 1), horizon, poly_power)
             batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
             loss = loss_fn(model, batch)
             if not torch.isfinite(loss):

@@ -1,0 +1,21 @@
+"""Rule train_self: SMAF's student, self-trained on its EPS teacher's fused maps."""
+
+from wsss.stages.smaf import run_train_self
+from wsss.utils.runtime import one_line_errors, pick_device, start_job
+
+start_job(snakemake.log[0], snakemake.threads, snakemake.params.seed)
+with one_line_errors():
+    run_train_self(
+        snakemake.input.index,
+        snakemake.params.root,
+        snakemake.input.teacher,
+        snakemake.input.fused,
+        snakemake.output.model,
+        snakemake.output.loss_log,
+        split=snakemake.params.split,
+        train=snakemake.params.train,
+        loss=snakemake.params.loss,
+        saliency_dir=snakemake.params.saliency_dir,
+        seed=snakemake.params.seed,
+        device=pick_device(snakemake.params.device),
+    )
