@@ -208,3 +208,80 @@ def test_affinity_crf_preset_checked():
     config["datasets"]["voc"]["affinity"]["irn"]["labels"]["crf"] = "nope"
     with pytest.raises(ValueError, match=r"datasets\.voc\.affinity\.irn\.labels\.crf: 'nope'"):
         check_references(config)
+
+
+@pytest.mark.parametrize(
+    "name, experiment, message",
+    [
+        (
+            "smaf2",
+            {"supervision": "weak", "cam_method": "smaf", "refine": "crf", "seg_model": "deeplab"},
+            "experiments.smaf2.teacher: cam_method 'smaf' needs a teacher",
+        ),
+        (
+            "smaf2",
+            {
+                "supervision": "weak",
+                "cam_method": "smaf",
+                "teacher": "baseline",
+                "refine": "crf",
+                "seg_model": "deeplab",
+            },
+            "experiments.smaf2.teacher: 'baseline' must be an experiment with cam_method 'eps'",
+        ),
+        (
+            "eps2",
+            {
+                "supervision": "weak",
+                "cam_method": "eps",
+                "teacher": "eps",
+                "refine": "crf",
+                "seg_model": "deeplab",
+            },
+            "experiments.eps2.teacher: cam_method 'smaf' needs a teacher and only smaf",
+        ),
+        (
+            "cda2",
+            {"supervision": "weak", "augment": "cda", "refine": "crf", "seg_model": "deeplab"},
+            "experiments.cda2.instances_from: augment 'cda' needs instances_from",
+        ),
+        (
+            "cda2",
+            {
+                "supervision": "weak",
+                "augment": "cda",
+                "instances_from": "ccnet",
+                "refine": "crf",
+                "seg_model": "deeplab",
+            },
+            "experiments.cda2.instances_from: 'ccnet' must be another weak experiment",
+        ),
+        (
+            "cda2",
+            {
+                "supervision": "weak",
+                "augment": "cda",
+                "cam_method": "seam",
+                "instances_from": "baseline",
+                "refine": "crf",
+                "seg_model": "deeplab",
+            },
+            "experiments.cda2.augment: cda trains IRN's classifier",
+        ),
+    ],
+)
+def test_bad_teacher_and_cda_references_named(name, experiment, message):
+    config = copy.deepcopy(CONFIG)
+    check_references(config)
+    config["experiments"][name] = experiment
+    with pytest.raises(ValueError, match=message.replace(".", r"\.").replace("(", r"\(")):
+        check_references(config)
+
+
+def test_cda_needs_the_dataset_section():
+    config = copy.deepcopy(CONFIG)
+    del config["datasets"]["voc"]["cda"]
+    with pytest.raises(
+        ValueError, match=r"experiments\.cda\.augment: cda needs datasets\.voc\.cda"
+    ):
+        check_references(config)

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wsss.cam.inference import multiscale_cams, normalize_present
+from wsss.cam.inference import fuse_cams, multiscale_cams, normalize_present
 from wsss.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize_image
 
 
@@ -134,3 +134,38 @@ def test_normalize_image_known_values():
     assert IMAGENET_MEAN == (0.485, 0.456, 0.406) and IMAGENET_STD == (0.229, 0.224, 0.225)
     with pytest.raises(ValueError, match="uint8"):
         normalize_image(image.astype(np.float32))
+
+
+class TinySoftmaxModel(nn.Module):
+    """EPS-like: ``cams`` = softmax over K + 1 channels, background (last) dropped."""
+
+    def __init__(self, num_fg: int = 3) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(1)
+        self.weight = torch.randn(num_fg + 1, 3, 1, 3, generator=g)
+
+    def cams(self, x: torch.Tensor) -> torch.Tensor:
+        return F.softmax(F.conv2d(x, self.weight, padding=(0, 1)), dim=1)[:, :-1]
+
+
+def test_fuse_cams_is_the_max_normalised_sum_over_scales_and_flips():
+    """SMAF's fusion: F_c = Σ_s Σ_flip unflip(resize(softmax_c)) · y_c, then F_c / (max + 1e-5)."""
+    model = TinySoftmaxModel()
+    image = torch.randn(3, 13, 17)
+    labels = np.array([1, 0, 1])
+    keys, fused = fuse_cams(model, image, labels, scales=[1.0, 0.5, 1.5], flip=True)
+    total = torch.zeros(3, 13, 17)
+    for s in (1.0, 0.5, 1.5):
+        size = (int(np.round(13 * s)), int(np.round(17 * s)))
+        img = F.interpolate(image[None], size=size, mode="bilinear", align_corners=False)
+        for flipped in (False, True):
+            x = img.flip(-1) if flipped else img
+            prob = model.cams(x)[0]
+            prob = prob.flip(-1) if flipped else prob
+            total += F.interpolate(prob[None], size=(13, 17), mode="bilinear", align_corners=False)[
+                0
+            ]
+    want = total[[0, 2]].numpy()
+    want = want / (want.reshape(2, -1).max(1)[:, None, None] + 1e-5)
+    assert keys.tolist() == [0, 2]
+    np.testing.assert_allclose(fused, want, rtol=1e-5, atol=1e-6)

@@ -1,9 +1,19 @@
 """CDA's instance bank filter and instance pasting, on hand-made images and masks."""
 
+import json
+
 import numpy as np
 import pytest
+import torch
+from PIL import Image
 
-from wsss.data.cda import extract_instance, paste_instance, pick_absent_class
+from wsss.data.cda import (
+    CDAPairTransform,
+    InstanceBank,
+    extract_instance,
+    paste_instance,
+    pick_absent_class,
+)
 
 
 def _image(h=10, w=12, seed=0):
@@ -105,3 +115,52 @@ def test_faithful_mask_is_slightly_larger_than_the_fixed_one():
         assert faithful.sum() >= fixed.sum()
         grown += faithful.sum() > fixed.sum()
     assert grown > 0
+
+
+def _bank(tmp_path, classes=(0, 2)):
+    """A bank with one solid 6×4 instance per class (colour 50·(c+1))."""
+    instances = {}
+    for c in classes:
+        folder = tmp_path / str(c)
+        folder.mkdir()
+        Image.fromarray(np.full((6, 4, 3), 50 * (c + 1), np.uint8)).save(folder / "a.png")
+        Image.fromarray(np.full((6, 4), c + 1, np.uint8)).save(folder / "a_mask.png")
+        instances[str(c)] = ["a"]
+    (tmp_path / "index.json").write_text(json.dumps({"instances": instances}))
+    return InstanceBank(tmp_path)
+
+
+def _as_tensors(sample, rng):  # no augmentation: the pair's pixels stay comparable
+    return {
+        "image": torch.from_numpy(sample["image"].copy()),
+        "labels": torch.from_numpy(sample["labels"]),
+    }
+
+
+def test_pair_pastes_one_absent_class_and_ors_the_label(tmp_path):
+    bank = _bank(tmp_path)
+    image = np.full((20, 20, 3), 7, np.uint8)
+    sample = {"image": image, "labels": np.array([1, 0, 0], np.float32)}
+    transform = CDAPairTransform(_as_tensors, bank, max_angle=0)
+    out = transform(sample, np.random.default_rng(0))
+    assert out["image"].shape == (2, 20, 20, 3)
+    assert np.array_equal(out["image"][0].numpy(), image)  # the original is untouched
+    assert out["labels"][0].tolist() == [1, 0, 0]
+    assert out["labels"][1].tolist() == [1, 0, 1]  # class 0 present → class 2 is pasted
+    changed = (out["image"][1].numpy() != image).any(axis=2)
+    assert changed.sum() == 6 * 4  # the whole 6×4 instance, unrotated, unscaled
+    assert np.all(out["image"][1].numpy()[changed] == 150)
+
+
+def test_pair_without_an_absent_class_repeats_the_original(tmp_path):
+    bank = _bank(tmp_path, classes=(1,))
+    sample = {"image": np.zeros((10, 10, 3), np.uint8), "labels": np.array([0, 1, 0], np.float32)}
+    out = CDAPairTransform(_as_tensors, bank)(sample, np.random.default_rng(0))
+    assert torch.equal(out["image"][0], out["image"][1])
+    assert torch.equal(out["labels"][0], out["labels"][1])
+
+
+def test_empty_bank_is_refused(tmp_path):
+    (tmp_path / "index.json").write_text(json.dumps({"instances": {"0": []}}))
+    with pytest.raises(ValueError, match="holds no instances"):
+        InstanceBank(tmp_path)

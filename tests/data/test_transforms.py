@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from wsss.data.transforms import (
+    IMAGENET_MEAN,
     IMAGENET_MEAN_PIXEL,
+    IMAGENET_STD,
+    MapsTransform,
     augment_pair,
     random_crop,
     random_hflip,
@@ -186,3 +190,33 @@ def test_augment_pair_without_mask() -> None:
         image, None, np.random.default_rng(0), scale_range=(0.9, 1.1), crop_size=20, jitter=0.2
     )
     assert mask is None and out.shape == (20, 20, 3) and out.dtype == np.uint8
+
+
+def test_maps_follow_the_image_and_pad_with_zero():
+    """A map equal to the image's red channel stays equal to it after scale/flip/crop (no
+    jitter); padding is the mean pixel in the image and 0 in the maps."""
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (30, 20, 3), dtype=np.uint8)
+    red = image[..., 0].astype(np.float32) / 255
+    sample = {"image": image, "saliency": red, "fused": np.stack([red, 1 - red])}
+    transform = MapsTransform(["saliency", "fused"], scale_range=(0.7, 1.3), crop_size=32, jitter=0)
+    std, mean = (
+        torch.tensor(IMAGENET_STD)[:, None, None],
+        torch.tensor(IMAGENET_MEAN)[:, None, None],
+    )
+    for seed in range(5):
+        out = transform(sample, np.random.default_rng(seed))
+        assert out["saliency"].shape == (1, 32, 32) and out["fused"].shape == (2, 32, 32)
+        pixels = out["image"] * std + mean
+        padded = out["fused"].sum(0) < 0.5  # inside, red + (1 − red) = 1 survives resizing
+        assert padded.any()  # 20 px × at most 1.3 < 32: always padded
+        assert torch.all(out["saliency"][0][padded] == 0)
+        pad_pixel = torch.tensor(IMAGENET_MEAN_PIXEL, dtype=torch.float32) / 255
+        torch.testing.assert_close(
+            pixels[:, padded], pad_pixel[:, None].expand(3, int(padded.sum()))
+        )
+        # the image is rounded to uint8 after the bilinear resize: within half a grey level
+        torch.testing.assert_close(
+            out["saliency"][0][~padded], pixels[0][~padded], atol=0.6 / 255, rtol=0
+        )
+        torch.testing.assert_close(out["fused"][0], out["saliency"][0])

@@ -102,3 +102,30 @@ def test_poly_schedule_formula_and_group_multipliers():
             weight_decay=0.0,
             lr_mults={"backbone": 1.0},
         )
+
+
+def test_short_schedule_freezes_the_lr_at_its_last_value(tmp_path):
+    """CDA's quirk: the poly schedule ends at ``schedule_steps``; later steps keep its last lr."""
+    model = torch.nn.Linear(3, 1)
+    optimizer = build_optimizer(
+        [{"params": model.parameters()}], name="sgd", lr=0.1, weight_decay=0.0, momentum=0.0
+    )
+    history = train_steps(
+        model=model,
+        dataset=SeededDataset(_Points(), _noisy, seed=0),
+        loss_fn=lambda net, b: ((net(b["x"]).squeeze(1) - b["y"]) ** 2).mean(),
+        optimizer=optimizer,
+        steps=8,
+        batch_size=4,
+        seed=0,
+        device=torch.device("cpu"),
+        poly_power=0.9,
+        resume_path=tmp_path / "r",
+        fingerprint="f",
+        checkpoint_every=100,
+        log_every=1,
+        schedule_steps=4,
+    )
+    lrs = [h["lr"] for h in history]
+    want = [0.1 * (1 - min(s, 3) / 4) ** 0.9 for s in range(8)]
+    np.testing.assert_allclose(lrs, want)

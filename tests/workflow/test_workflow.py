@@ -88,6 +88,16 @@ def test_voc_dry_run_on_generated_tree(tmp_path):
         assert rule in result.stdout, rule
 
 
+def test_missing_saliency_folder_is_named_before_any_work(tmp_path):
+    root = tmp_path / "VOC2012"
+    generate(root, seed=1, num_train_aug=6, num_train=3, num_val=3)
+    shutil.rmtree(root / "SALImages")
+    overlay = write_overlay(tmp_path / "voc.yaml", {"datasets": {"voc": {"root": str(root)}}})
+    result = snakemake(tmp_path, "-n", "results/voc/miou.csv", "--configfile", str(overlay))
+    assert result.returncode != 0
+    assert f"{root}/SALImages" in result.stderr + result.stdout
+
+
 def _dry_run_jobs(stdout: str) -> list[tuple[str, str]]:
     """``(rule, block text)`` for every job a ``snakemake -n`` printout lists."""
     blocks = stdout.split("\nrule ")[1:]
@@ -170,9 +180,9 @@ def test_tiny_end_to_end_run_is_complete_and_repeatable(tmp_path):
         ("affinitynet", "seg", "val", "none"),
         ("irn", "pseudo", "train", "fixed"),
         ("irn", "seg", "val", "none"),
-    } | {  # SEAM and CPN classifiers: their own CAM, pseudo and seg rows
+    } | {  # other classifiers (and CDA's): their own CAM, pseudo and seg rows
         (method, stage, split, threshold)
-        for method in ("seam", "cpn")
+        for method in ("seam", "cpn", "cda", "eps", "smaf")
         for stage, split, threshold in [
             ("cam", "train", "fixed"),
             ("cam", "train", "oracle"),
