@@ -14,7 +14,7 @@ import numpy as np
 
 from wsss.data.pairs import ImagePair, require_dir
 
-__all__ = ["ADE20K_CLASSES", "ade20k_to_train_ids", "list_ade20k"]
+__all__ = ["ADE20K_CLASSES", "ade20k_to_train_ids", "image_file", "label_file", "list_ade20k"]
 
 IGNORE = 255
 # training id k = annotation value k + 1
@@ -64,14 +64,29 @@ def ade20k_to_train_ids(label: np.ndarray) -> np.ndarray:
     return np.where(label == 0, IGNORE, label.astype(np.int64) - 1).astype(np.uint8)
 
 
-def list_ade20k(root: str | os.PathLike, split: str, *, labels: bool = True) -> list[ImagePair]:
+def image_file(root: str | os.PathLike, split: str, image_id: str) -> Path:
+    """``<root>/images/<split>/<id>.jpg``."""
+    return Path(root) / "images" / split / f"{image_id}.jpg"
+
+
+def label_file(
+    root: str | os.PathLike, split: str, image_id: str, annotation: str = "annotations"
+) -> Path:
+    """``<root>/<annotation>/<split>/<id>.png``."""
+    return Path(root) / annotation / split / f"{image_id}.png"
+
+
+def list_ade20k(
+    root: str | os.PathLike, split: str, *, labels: bool = True, annotation: str = "annotations"
+) -> list[ImagePair]:
     """Every ``.jpg`` image of a split with its annotation PNG, sorted by id.
 
     Args:
         root: the ``ADEChallengeData2016`` folder.
         split: ``training`` or ``validation``.
-        labels: pair each image with ``annotations/<split>/<name>.png``; False lists images
+        labels: pair each image with ``<annotation>/<split>/<name>.png``; False lists images
             only (``label`` None).
+        annotation: the annotation folder (``annotations``).
 
     Returns:
         :class:`ImagePair` with id ``<name>`` (e.g. ``ADE_val_00000001``).
@@ -82,12 +97,13 @@ def list_ade20k(root: str | os.PathLike, split: str, *, labels: bool = True) -> 
     """
     root = Path(root)
     image_dir = require_dir(root / "images" / split, "ADE20K image")
-    label_dir = require_dir(root / "annotations" / split, "ADE20K annotation") if labels else None
+    if labels:
+        require_dir(root / annotation / split, "ADE20K annotation")
     pairs = []
     for image in sorted(image_dir.glob("*.jpg")):
         label = None
-        if label_dir is not None:
-            label = label_dir / f"{image.stem}.png"
+        if labels:
+            label = label_file(root, split, image.stem, annotation)
             if not label.is_file():
                 raise FileNotFoundError(f"annotation of ADE20K image {image} not found: {label}")
         pairs.append(ImagePair(image.stem, image, label))

@@ -19,11 +19,14 @@ __all__ = [
     "CITYSCAPES_COLORS",
     "LABEL_TO_TRAIN_ID",
     "cityscapes_palette",
+    "image_file",
+    "label_file",
     "label_ids_to_train_ids",
     "list_cityscapes",
 ]
 
 IGNORE = 255
+_IMAGE_SUFFIX = "_leftImg8bit.png"
 CITYSCAPES_CLASSES: tuple[str, ...] = (
     "road",
     "sidewalk",
@@ -104,6 +107,19 @@ def label_ids_to_train_ids(label: np.ndarray) -> np.ndarray:
     return out
 
 
+def image_file(root: str | os.PathLike, split: str, image_id: str) -> Path:
+    """``<root>/leftImg8bit/<split>/<city>/<name>_leftImg8bit.png`` for id ``<city>/<name>``."""
+    return Path(root) / "leftImg8bit" / split / f"{image_id}{_IMAGE_SUFFIX}"
+
+
+def label_file(
+    root: str | os.PathLike, split: str, image_id: str, annotation: str = "gtFine"
+) -> Path:
+    """``<root>/<annotation>/<split>/<city>/<name>_<annotation>_labelIds.png`` for id
+    ``<city>/<name>``."""
+    return Path(root) / annotation / split / f"{image_id}_{annotation}_labelIds.png"
+
+
 def list_cityscapes(
     root: str | os.PathLike, split: str, *, labels: bool = True, annotation: str = "gtFine"
 ) -> list[ImagePair]:
@@ -126,17 +142,17 @@ def list_cityscapes(
     """
     root = Path(root)
     image_dir = require_dir(root / "leftImg8bit" / split, "Cityscapes image")
-    label_dir = require_dir(root / annotation / split, "Cityscapes label") if labels else None
-    suffix = "_leftImg8bit.png"
+    if labels:
+        require_dir(root / annotation / split, "Cityscapes label")
     pairs = []
-    for image in sorted(image_dir.glob(f"*/*{suffix}")):
-        city, name = image.parent.name, image.name[: -len(suffix)]
+    for image in sorted(image_dir.glob(f"*/*{_IMAGE_SUFFIX}")):
+        image_id = f"{image.parent.name}/{image.name[: -len(_IMAGE_SUFFIX)]}"
         label = None
-        if label_dir is not None:
-            label = label_dir / city / f"{name}_{annotation}_labelIds.png"
+        if labels:
+            label = label_file(root, split, image_id, annotation)
             if not label.is_file():
                 raise FileNotFoundError(f"label of Cityscapes image {image} not found: {label}")
-        pairs.append(ImagePair(f"{city}/{name}", image, label))
+        pairs.append(ImagePair(image_id, image, label))
     if not pairs:
-        raise FileNotFoundError(f"no <city>/*{suffix} images in {image_dir}")
+        raise FileNotFoundError(f"no <city>/*{_IMAGE_SUFFIX} images in {image_dir}")
     return pairs
