@@ -34,9 +34,9 @@ __all__ = ["run_train_seg", "run_infer_seg", "run_eval_seg", "seg_loss_fn", "seg
 log = logging.getLogger(__name__)
 
 
-# keys of a seg model config that are not constructor arguments
-_NON_CTOR_KEYS = ("pretrained", "loss")
-
+# keys of a seg model config that are not constructor arguments (train/infer: the model's
+# overrides of the dataset's seg.train / seg.infer, merged by the workflow)
+_NON_CTOR_KEYS = ("pretrained", "loss", "train", "infer")
 
 # keys of a model's loss entry → the loss: segmentation_loss, or pcaa_loss (+ PCAA's focal term)
 _SEG_LOSS_KEYS = frozenset({"aux_weight", "ohem"})
