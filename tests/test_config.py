@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 import yaml
 
-from wsss.config import check_references
+from wsss.config import check_references, dataset_experiments, seg_settings
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -34,6 +34,12 @@ def test_default_config_is_valid():
         ("datasets", "synth", "seg", "models", "deeplab", "loss"),
         ("datasets", "voc", "seg", "models", "ccnet", "loss", "ohem"),
         ("datasets", "voc", "seg", "models", "ccnet", "backbone"),
+        ("datasets", "synth", "seg", "models", "pcaa"),
+        ("datasets", "synth", "seg", "models", "pcaa", "loss"),
+        ("datasets", "synth", "seg", "infer"),
+        ("datasets", "voc", "seg", "models", "pcaa", "train"),
+        ("datasets", "cityscapes", "seg", "models", "ccnet", "infer"),
+        ("datasets", "cityscapes"),
         (),
     ],
 )
@@ -88,6 +94,10 @@ def test_dangling_references_named(edit, message):
         (("datasets", "synth", "seg", "models", "ccnet", "loss"), "ohem"),
         (("datasets", "voc", "seg", "models", "ccnet", "loss", "ohem"), "min_kept"),
         (("experiments", "baseline"), "refine"),  # weak without masks_from needs refine
+        (("datasets", "synth", "seg", "models", "pcaa"), "bins"),
+        (("datasets", "synth", "seg", "models", "pcaa", "loss"), "cls_weight"),
+        (("datasets", "cityscapes", "seg", "models", "pcaa", "loss"), "focal_gamma"),
+        (("datasets", "cityscapes", "seg", "infer"), "scales"),
     ],
 )
 def test_required_keys(path, key):
@@ -285,3 +295,86 @@ def test_cda_needs_the_dataset_section():
         ValueError, match=r"experiments\.cda\.augment: cda needs datasets\.voc\.cda"
     ):
         check_references(config)
+
+
+def test_dataset_experiments_default_to_all_and_follow_the_list():
+    assert dataset_experiments(CONFIG, "synth") == list(CONFIG["experiments"])
+    assert dataset_experiments(CONFIG, "cityscapes") == ["oracle_ccnet", "oracle_pcaa"]
+    assert dataset_experiments(CONFIG, "ade20k") == ["oracle_pcaa"]
+    # Cityscapes has no deeplab entry: only the experiments it runs need their seg model
+    assert "deeplab" not in CONFIG["datasets"]["cityscapes"]["seg"]["models"]
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (
+            lambda c: c["datasets"]["cityscapes"].update(experiments=["oracle_pcaa", "nope"]),
+            "datasets.cityscapes.experiments: 'nope' is not a key of experiments",
+        ),
+        (
+            lambda c: c["datasets"]["cityscapes"].update(experiments=["oracle_pcaa"] * 2),
+            "datasets.cityscapes.experiments: lists an experiment twice",
+        ),
+        (
+            lambda c: c["datasets"]["cityscapes"].update(experiments=["oracle_pcaa", "pcaa"]),
+            "datasets.cityscapes.experiments: the cityscapes layout runs fully supervised",
+        ),
+        (
+            lambda c: c["datasets"]["ade20k"].pop("experiments"),  # all: weak ones included
+            "datasets.ade20k.experiments: the ade20k layout runs fully supervised",
+        ),
+        (
+            lambda c: c["datasets"]["voc"].pop("pseudo_labels"),
+            "datasets.voc.pseudo_labels: needed by the weak experiment 'baseline'",
+        ),
+        (
+            lambda c: c["datasets"]["ade20k"].update(experiments=["oracle_ccnet"]),
+            "experiments.oracle_ccnet.seg_model: 'ccnet' is not a key of "
+            "datasets.ade20k.seg.models",
+        ),
+        (
+            lambda c: c["datasets"]["cityscapes"]["seg"]["infer"].pop("stride"),
+            "datasets.cityscapes.seg.models.pcaa.infer: mode 'slide' needs crop_size and stride",
+        ),
+        (
+            lambda c: c["datasets"]["synth"]["seg"]["models"]["pcaa"].update(
+                infer={"crop_size": 64, "stride": 32}
+            ),
+            "datasets.synth.seg.models.pcaa.infer: mode 'slide' needs crop_size and stride, "
+            "mode 'whole' takes neither",
+        ),
+    ],
+)
+def test_dataset_experiment_selection_checked(edit, message):
+    config = copy.deepcopy(CONFIG)
+    edit(config)
+    jsonschema.validate(config, SCHEMA)  # the schema allows each edit; check_references does not
+    with pytest.raises(ValueError, match=message.replace(".", r"\.")):
+        check_references(config)
+
+
+def test_fully_supervised_datasets_need_no_weak_sections():
+    config = copy.deepcopy(CONFIG)
+    cityscapes = config["datasets"]["cityscapes"]
+    assert not {"cam", "pseudo_labels", "affinity", "cam_methods", "cda"} & set(cityscapes)
+    config["datasets"]["synth"]["experiments"] = ["oracle", "oracle_pcaa"]
+    for key in ("cam", "cam_methods", "cda", "pseudo_labels", "affinity"):
+        del config["datasets"]["synth"][key]
+    jsonschema.validate(config, SCHEMA)
+    check_references(config)
+
+
+def test_seg_settings_merge_the_model_overrides():
+    cityscapes = CONFIG["datasets"]["cityscapes"]
+    train, ccnet = cityscapes["seg"]["train"], seg_settings(cityscapes, "ccnet", "train")
+    assert ccnet == {**train, "crop_size": 769, "scale_range": [0.7, 2.0], "jitter": 0.0}
+    assert seg_settings(cityscapes, "pcaa", "train") == train
+    assert seg_settings(cityscapes, "ccnet", "infer") == {
+        "mode": "slide",
+        "crop_size": 769,
+        "stride": 513,
+        "scales": [1.0],
+        "flip": False,
+    }
+    assert seg_settings(CONFIG["datasets"]["voc"], "pcaa", "train")["crop_size"] == 320

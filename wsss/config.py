@@ -2,37 +2,56 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
+
+from wsss.dataset_config import (
+    check_dataset_experiments,
+    check_seg_infer,
+    dataset_experiments,
+    seg_settings,
+    with_sources,
+)
 
 __all__ = [
     "check_cam_methods",
+    "check_dataset_experiments",
     "check_cams_from",
     "check_cda",
     "check_teachers",
     "check_masks_from",
     "check_references",
+    "dataset_experiments",
     "missing_root_message",
+    "seg_settings",
 ]
 
 
 def check_references(config: Mapping) -> None:
     """Raise ``ValueError`` naming the key when a name refers to nothing.
 
-    Checks ``default_datasets`` → ``datasets``, ``experiments.*.seg_model`` → every dataset's
-    ``seg.models``, ``experiments.*.masks_from`` → a weak experiment that makes its own pseudo
-    masks, ``experiments.*.cams_from`` → a weak experiment that trains its own CAMs,
-    ``experiments.*.cam_method`` → ``datasets.*.cam_methods``, ``experiments.*.teacher`` → an
-    ``eps`` experiment, ``experiments.*.instances_from`` → a weak experiment that makes its own
-    pseudo masks, ``augment: cda`` → ``datasets.*.cda``, ``datasets.*.pseudo_labels.crf``
-    and ``datasets.*.affinity.*.labels.crf`` → ``crf_presets``, the stage splits →
-    ``datasets.*.splits``, and the CRF ``gt_prob`` that a ``labels`` unary needs.
+    Checks ``default_datasets`` → ``datasets``, ``experiments.*.seg_model`` → the
+    ``seg.models`` of every dataset that runs the experiment, ``experiments.*.masks_from`` → a
+    weak experiment that makes its own pseudo masks, ``experiments.*.cams_from`` → a weak
+    experiment that trains its own CAMs, ``experiments.*.cam_method`` →
+    ``datasets.*.cam_methods``, ``experiments.*.teacher`` → an ``eps`` experiment,
+    ``experiments.*.instances_from`` → a weak experiment that makes its own pseudo masks,
+    ``augment: cda`` → ``datasets.*.cda``, ``datasets.*.pseudo_labels.crf`` and
+    ``datasets.*.affinity.*.labels.crf`` → ``crf_presets``, the stage splits →
+    ``datasets.*.splits``, the CRF ``gt_prob`` that a ``labels`` unary needs, and
+    ``datasets.*.experiments`` (:func:`check_dataset_experiments`). The checks that concern a
+    dataset's experiments cover those it runs (:func:`dataset_experiments`) and the ones they
+    build on.
     """
     check_masks_from(config["experiments"])
     check_cams_from(config["experiments"])
     datasets = config["datasets"]
-    check_cam_methods(config["experiments"], datasets)
+    check_dataset_experiments(config)
     check_teachers(config["experiments"])
-    check_cda(config["experiments"], datasets)
+    runs = {name: dataset_experiments(config, name) for name in datasets}
+    # experiments whose CAMs or masks the listed ones build on run (in part) too
+    needs = {name: with_sources(config["experiments"], chosen) for name, chosen in runs.items()}
+    check_cam_methods(config["experiments"], datasets, needs)
+    check_cda(config["experiments"], datasets, needs)
     for name in config["default_datasets"]:
         if name not in datasets:
             raise ValueError(
@@ -42,8 +61,11 @@ def check_references(config: Mapping) -> None:
         if params["unary"] == "labels" and "gt_prob" not in params:
             raise ValueError(f"crf_presets.{preset}: unary 'labels' needs gt_prob")
     for ds_name, ds in datasets.items():
-        crf_keys = {"pseudo_labels.crf": ds["pseudo_labels"]["crf"]}
-        for method, spec in ds["affinity"].items():
+        check_seg_infer(ds_name, ds)
+        crf_keys = {}
+        if "pseudo_labels" in ds:
+            crf_keys["pseudo_labels.crf"] = ds["pseudo_labels"]["crf"]
+        for method, spec in ds.get("affinity", {}).items():
             crf_keys[f"affinity.{method}.labels.crf"] = spec["labels"]["crf"]
         for key, crf in crf_keys.items():
             if crf not in config["crf_presets"]:
@@ -57,7 +79,8 @@ def check_references(config: Mapping) -> None:
                     f"datasets.{ds_name}.stage_splits.{stage}: split {split!r} is not "
                     f"a key of datasets.{ds_name}.splits ({sorted(ds['splits'])})"
                 )
-        for exp_name, exp in config["experiments"].items():
+        for exp_name in runs[ds_name]:
+            exp = config["experiments"][exp_name]
             if exp["seg_model"] not in ds["seg"]["models"]:
                 raise ValueError(
                     f"experiments.{exp_name}.seg_model: {exp['seg_model']!r} is not a key of "
@@ -123,10 +146,12 @@ def check_cams_from(experiments: Mapping) -> None:
             )
 
 
-def check_cam_methods(experiments: Mapping, datasets: Mapping) -> None:
+def check_cam_methods(
+    experiments: Mapping, datasets: Mapping, runs: Mapping[str, list[str]] | None = None
+) -> None:
     """Raise ``ValueError`` naming ``experiments.<name>.cam_method`` unless it belongs to a weak
-    experiment that trains its own CAMs and, for methods other than ``cam``, every dataset has
-    ``cam_methods.<method>``."""
+    experiment that trains its own CAMs and, for methods other than ``cam``, every dataset that
+    runs it (``runs``: dataset → experiment names; None = all) has ``cam_methods.<method>``."""
     for name, exp in experiments.items():
         method = exp.get("cam_method", "cam")
         if "cam_method" not in exp:
@@ -140,6 +165,8 @@ def check_cam_methods(experiments: Mapping, datasets: Mapping) -> None:
         if method == "cam":
             continue
         for ds_name, ds in datasets.items():
+            if runs is not None and name not in runs[ds_name]:
+                continue
             if method not in (ds.get("cam_methods") or {}):
                 raise ValueError(
                     f"{key}: {method!r} needs datasets.{ds_name}.cam_methods.{method} "
@@ -167,10 +194,12 @@ def check_teachers(experiments: Mapping) -> None:
             )
 
 
-def check_cda(experiments: Mapping, datasets: Mapping) -> None:
+def check_cda(
+    experiments: Mapping, datasets: Mapping, runs: Mapping[str, list[str]] | None = None
+) -> None:
     """Raise ``ValueError`` naming the key unless every ``augment: cda`` experiment trains IRN's
     classifier itself, has ``instances_from`` naming another weak experiment that makes its own
-    pseudo masks, and every dataset has a ``cda`` section."""
+    pseudo masks, and every dataset that runs it (``runs``; None = all) has a ``cda`` section."""
     for name, exp in experiments.items():
         cda = exp.get("augment", "none") == "cda"
         if cda != ("instances_from" in exp):
@@ -198,15 +227,30 @@ def check_cda(experiments: Mapping, datasets: Mapping) -> None:
                 f"that makes its own pseudo masks; experiments: {sorted(experiments)}"
             )
         for ds_name, ds in datasets.items():
+            if runs is not None and name not in runs[ds_name]:
+                continue
             if "cda" not in ds:
                 raise ValueError(f"experiments.{name}.augment: cda needs datasets.{ds_name}.cda")
 
 
-def missing_root_message(dataset: str, root: str | None, splits: Iterable[str]) -> str:
-    """The one-line error for a dataset root that is unset or not a folder."""
+def missing_root_message(
+    dataset: str, root: str | None, splits: Mapping[str, str], layout: str = "voc"
+) -> str:
+    """The one-line error for a dataset root that is unset or not a folder, saying what the
+    ``layout``'s folder must hold for ``splits`` (split → ground-truth folder)."""
     state = "not set" if root is None else f"{str(root)!r}, which is not a folder"
+    if layout == "cityscapes":
+        folders = [f"{d}/{s}/<city>/" for s, d in splits.items()]
+        what = f"Cityscapes folder holding leftImg8bit/<split>/<city>/ and {', '.join(folders)}"
+    elif layout == "ade20k":
+        folders = [f"{d}/{s}/" for s, d in splits.items()]
+        what = f"ADEChallengeData2016 folder holding images/<split>/ and {', '.join(folders)}"
+    else:
+        what = (
+            "VOC-format folder holding JPEGImages/, SegmentationClass/, SegmentationClassAug/ "
+            "and ImageSets/Segmentation/<split>.txt"
+        )
     return (
-        f"datasets.{dataset}.root is {state}: set it in config.yaml (or --config) to a VOC-format "
-        "folder holding JPEGImages/, SegmentationClass/, SegmentationClassAug/ and "
-        f"ImageSets/Segmentation/<split>.txt for the splits {sorted(splits)}"
+        f"datasets.{dataset}.root is {state}: set it in config.yaml (or --config) to a {what} "
+        f"for the splits {sorted(splits)}"
     )

@@ -51,6 +51,24 @@ SEG_CONFIGS = {
             "dropout": 0.0,
         },
     ],
+    "pcaa": [  # ResNet-v1c layout (deep stem, every block of a dilated stage dilated)
+        {
+            "num_classes": 3,
+            "backbone": {**TINY, "output_stride": 8, "deep_stem": True, "contract_dilation": False},
+            "bins": [2],
+            "channels": 16,
+            "aux_channels": 8,
+        },
+        {
+            "num_classes": 3,
+            "backbone": {**TINY, "output_stride": 16},
+            "bins": [[1, 2], [3, 3]],
+            "channels": 8,
+            "attention_channels": 6,
+            "dropout": 0.1,
+            "aux_channels": None,
+        },
+    ],
 }
 PCM = {"feature_stages": ["layer2", "layer3", "layer4"], "embed_channels": [4, 4, 8]}
 CAM_CONFIGS = {
@@ -116,10 +134,11 @@ def test_seg_model_forward_backward(name, cfg):
     out = model(x)
     assert set(out) >= {"out"}
     assert out["out"].shape == (2, cfg["num_classes"], 48, 48)
-    for value in out.values():
+    dense = [out[k] for k in ("out", "aux") if k in out]  # PCAA adds coarse "bin_logits"
+    for value in dense:
         assert torch.isfinite(value).all()
     target = torch.randint(0, cfg["num_classes"], (2, 48, 48))
-    sum(F.cross_entropy(v, target) for v in out.values()).backward()
+    sum(F.cross_entropy(v, target) for v in dense).backward()
     _check_grads_and_groups(model)
     _rebuilt_matches(model, build_seg_model, name, x)
 

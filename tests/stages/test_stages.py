@@ -907,6 +907,21 @@ SEG_MODEL_CONFIGS = {
         "cca_impl": "auto",
         "loss": {"aux_weight": 0.4, "ohem": {"thresh": 0.7, "min_kept": 100}},
     },
+    "pcaa": {
+        "backbone": {**BACKBONE, "output_stride": 8, "deep_stem": True, "contract_dilation": False},
+        "pretrained": None,
+        "bins": [[4, 4]],
+        "channels": 8,
+        "attention_channels": 4,
+        "aux_channels": 4,
+        "loss": {
+            "aux_weight": 0.4,
+            "ohem": None,
+            "cls_weight": 1.0,
+            "focal_gamma": 2.0,
+            "bin_threshold": 0.01,
+        },
+    },
 }
 
 
@@ -945,7 +960,8 @@ def test_seg_loss_fn_follows_the_loss_entry() -> None:
 
 
 @pytest.mark.parametrize(
-    "model_name, external_masks", [("deeplab", False), ("deeplab", True), ("ccnet", True)]
+    "model_name, external_masks",
+    [("deeplab", False), ("deeplab", True), ("ccnet", True), ("pcaa", True)],
 )
 def test_train_and_infer_seg_smoke(
     synth_root: Path, synth_index: Path, tmp_path: Path, model_name: str, external_masks: bool

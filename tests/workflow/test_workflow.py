@@ -98,6 +98,36 @@ def test_missing_saliency_folder_is_named_before_any_work(tmp_path):
     assert f"{root}/SALImages" in result.stderr + result.stdout
 
 
+def test_missing_cityscapes_root_says_which_key(tmp_path):
+    result = snakemake(tmp_path, "-n", "results/cityscapes/miou.csv")
+    assert result.returncode != 0
+    out = result.stderr + result.stdout
+    assert "datasets.cityscapes.root is not set" in out
+    assert "leftImg8bit/<split>/<city>/ and gtFine/train/<city>/" in out
+
+
+def test_cityscapes_dry_run_on_generated_tree(tmp_path, cityscapes_tree):
+    root = tmp_path / "cityscapes"
+    cityscapes_tree(root)
+    overlay = write_overlay(tmp_path / "cs.yaml", {"datasets": {"cityscapes": {"root": str(root)}}})
+    result = snakemake(tmp_path, "-n", "results/cityscapes/miou.csv", "--configfile", str(overlay))
+    assert result.returncode == 0, result.stderr + result.stdout
+    jobs = _dry_run_jobs(result.stdout)
+    rules = sorted(rule for rule, _ in jobs)
+    assert rules == sorted(
+        ["check_dataset", "collect_metrics"] + ["train_seg", "infer_seg", "eval_seg"] * 2
+    )
+    check = next(block for rule, block in jobs if rule == "check_dataset")
+    for folder in ("leftImg8bit/train", "gtFine/train", "leftImg8bit/val", "gtFine/val"):
+        assert f"{root}/{folder}" in check.split("output:")[0], folder
+    collect = next(block for rule, block in jobs if rule == "collect_metrics")
+    inputs = collect.split("input:")[1].split("output:")[0]
+    assert sorted(p.strip() for p in inputs.split(",")) == [
+        f"results/cityscapes/{name}/seg/eval/metrics.csv"
+        for name in ("oracle_ccnet", "oracle_pcaa")
+    ]
+
+
 def _dry_run_jobs(stdout: str) -> list[tuple[str, str]]:
     """``(rule, block text)`` for every job a ``snakemake -n`` printout lists."""
     blocks = stdout.split("\nrule ")[1:]
@@ -176,11 +206,14 @@ def test_tiny_end_to_end_run_is_complete_and_repeatable(tmp_path):
         ("baseline", "seg", "val", "none"),
         ("oracle", "seg", "val", "none"),
         ("ccnet", "seg", "val", "none"),  # masks_from baseline: seg rows only
+        ("pcaa", "seg", "val", "none"),
+        ("oracle_ccnet", "seg", "val", "none"),
+        ("oracle_pcaa", "seg", "val", "none"),
         ("affinitynet", "pseudo", "train", "fixed"),  # cams_from baseline: no cam rows
         ("affinitynet", "seg", "val", "none"),
         ("irn", "pseudo", "train", "fixed"),
         ("irn", "seg", "val", "none"),
-    } | {  # other classifiers (and CDA's): their own CAM, pseudo and seg rows
+    } | {  # SEAM, CPN, CDA, EPS and SMAF classifiers: their own CAM, pseudo and seg rows
         (method, stage, split, threshold)
         for method in ("seam", "cpn", "cda", "eps", "smaf")
         for stage, split, threshold in [

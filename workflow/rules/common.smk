@@ -4,7 +4,12 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from wsss.config import check_references, missing_root_message
+from wsss.config import (
+    check_references,
+    dataset_experiments,
+    missing_root_message,
+    seg_settings,
+)
 
 try:
     check_references(config)
@@ -49,14 +54,31 @@ def dataset_root(wildcards):
     return DATASETS[wildcards.dataset]["root"]
 
 
+def dataset_layout(wildcards):
+    """The dataset's folder layout (voc when unset)."""
+    return DATASETS[wildcards.dataset].get("layout", "voc")
+
+
 def dataset_sources(wildcards):
-    """What check_dataset reads: the generated tree, or a real tree's split and label files."""
+    """What check_dataset reads: the generated tree, or a real tree's split lists and label file
+    (VOC layout) or split image and label folders (Cityscapes, ADE20K)."""
     spec = DATASETS[wildcards.dataset]
     root = spec["root"]
     if "synthetic" in spec:
         return root
+    layout = dataset_layout(wildcards)
     if root is None or not Path(root).is_dir():
-        raise WorkflowError(missing_root_message(wildcards.dataset, root, spec["splits"]))
+        raise WorkflowError(
+            missing_root_message(wildcards.dataset, root, spec["splits"], layout)
+        )
+    if layout != "voc":
+        from wsss.data.layouts import SplitFiles  # imports torch: only for these datasets
+
+        return [
+            str(path)
+            for split, mask_dir in spec["splits"].items()
+            for path in SplitFiles(layout, root, split, mask_dir).sources()
+        ]
     files = [f"{root}/ImageSets/Segmentation/{split}.txt" for split in spec["splits"]]
     if spec["labels_file"]:
         files.append(f"{root}/{spec['labels_file']}")
@@ -204,9 +226,22 @@ def crf_params(wildcards):
     return config["crf_presets"][name]
 
 
+def seg_model_name(wildcards):
+    return EXPERIMENTS[wildcards.experiment]["seg_model"]
+
+
 def seg_model_config(wildcards):
-    name = EXPERIMENTS[wildcards.experiment]["seg_model"]
-    return DATASETS[wildcards.dataset]["seg"]["models"][name]
+    """The experiment's seg model entry without its train/infer overrides (see seg_section)."""
+    model = DATASETS[wildcards.dataset]["seg"]["models"][seg_model_name(wildcards)]
+    return {k: v for k, v in model.items() if k not in ("train", "infer")}
+
+
+def seg_section(key):
+    """A params function: datasets[<dataset>].seg[key] (train or infer) with the keys the
+    experiment's seg model entry overrides."""
+    return lambda wildcards: seg_settings(
+        DATASETS[wildcards.dataset], seg_model_name(wildcards), key
+    )
 
 
 def split_masks(stage):
@@ -248,20 +283,24 @@ def pretrained(*keys):
 
 
 def seg_train_threads(wildcards):
-    """Cores for train_seg. The oracle depends on nothing but the data, so it gets one core and
-    runs beside the CAM chain; weak-label training waits for the pseudo masks and then has the
-    machine to itself."""
-    if EXPERIMENTS[wildcards.experiment]["supervision"] == "full":
+    """Cores for train_seg. A fully supervised run depends on nothing but the data, so where the
+    dataset also runs weak experiments it gets one core and runs beside the CAM chain; weak-label
+    training waits for the pseudo masks and then has the machine to itself, as does fully
+    supervised training on a dataset without weak experiments (Cityscapes, ADE20K)."""
+    runs = dataset_experiments(config, wildcards.dataset)
+    beside_cams = any(EXPERIMENTS[name]["supervision"] == "weak" for name in runs)
+    if EXPERIMENTS[wildcards.experiment]["supervision"] == "full" and beside_cams:
         return 1
     return workflow.cores
 
 
 def experiment_metrics(wildcards):
-    """Every metric table one dataset's miou.csv gathers, for all configured experiments (CAM
-    tables for weak experiments that train their own CAMs, pseudo-mask tables for those that make
-    their own masks)."""
+    """Every metric table one dataset's miou.csv gathers, for the experiments it runs
+    (datasets.<name>.experiments, default all): CAM tables for weak experiments that train their
+    own CAMs, pseudo-mask tables for those that make their own masks, seg tables for all."""
     files = []
-    for name, spec in EXPERIMENTS.items():
+    for name in dataset_experiments(config, wildcards.dataset):
+        spec = EXPERIMENTS[name]
         base = f"results/{wildcards.dataset}/{name}"
         if spec["supervision"] == "weak" and mask_source(name) == name:
             if cam_source(name) == name:

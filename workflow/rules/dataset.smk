@@ -1,4 +1,5 @@
-# Dataset rules: generate the synthetic benchmark; check and index any VOC-format tree.
+# Dataset rules: generate the synthetic benchmark; check and index a dataset tree (VOC-format,
+# Cityscapes or ADE20K layout).
 
 rule make_synthetic_voc:
     output:
@@ -23,6 +24,7 @@ rule check_dataset:
         f"{R}/dataset_index.json",
     params:
         root=dataset_root,
+        layout=dataset_layout,
         classes=section("classes"),
         splits=section("splits"),
         labels_file=section("labels_file"),

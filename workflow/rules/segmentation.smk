@@ -15,7 +15,7 @@ rule train_seg:
         gt_dir=split_masks("train"),
         model_name=experiment_value("seg_model"),
         model=seg_model_config,
-        train=section("seg", "train"),
+        train=seg_section("train"),
         seed=section("seed"),
         device=section("device"),
     threads: seg_train_threads
@@ -36,7 +36,7 @@ rule infer_seg:
     params:
         root=dataset_root,
         split=section("stage_splits", "eval_val"),
-        infer=section("seg", "infer"),
+        infer=seg_section("infer"),
         device=section("device"),
     threads: 1
     conda:

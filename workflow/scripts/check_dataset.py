@@ -1,4 +1,4 @@
-"""Rule check_dataset: validate a VOC-format tree up front and write its index."""
+"""Rule check_dataset: validate a dataset tree up front and write its index."""
 
 from wsss.stages.dataset import run_check_dataset
 from wsss.utils.runtime import one_line_errors, start_job
@@ -13,4 +13,5 @@ with one_line_errors():
         splits=snakemake.params.splits,
         labels_file=snakemake.params.labels_file,
         check_pixels=snakemake.params.check_pixels,
+        layout=snakemake.params.layout,
     )

@@ -14,4 +14,7 @@ with one_line_errors():
         scales=snakemake.params.infer["scales"],
         flip=snakemake.params.infer["flip"],
         device=pick_device(snakemake.params.device),
+        mode=snakemake.params.infer.get("mode", "whole"),
+        crop_size=snakemake.params.infer.get("crop_size"),
+        stride=snakemake.params.infer.get("stride"),
     )

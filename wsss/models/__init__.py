@@ -10,6 +10,7 @@ from wsss.models.cam_classifier import CAMClassifier
 from wsss.models.ccnet import CCNet
 from wsss.models.deeplab import DeepLab
 from wsss.models.eps import EPSNet
+from wsss.models.pcaa import PCAA
 from wsss.models.resnet import ResNet
 from wsss.models.resnet38 import ResNet38
 from wsss.models.seam import PCMNet
@@ -26,6 +27,7 @@ __all__ = [
     "CCNet",
     "DeepLab",
     "EPSNet",
+    "PCAA",
     "ResNet",
     "ResNet38",
     "PCMNet",
@@ -36,7 +38,7 @@ __all__ = [
     "load_pretrained",
 ]
 
-SEG_MODELS: dict[str, type[nn.Module]] = {"deeplab": DeepLab, "ccnet": CCNet}
+SEG_MODELS: dict[str, type[nn.Module]] = {"deeplab": DeepLab, "ccnet": CCNet, "pcaa": PCAA}
 # CAM method → classifier (seam and cpn share PCMNet; cpn sets prcm=True)
 # (eps: EPS's fg + bg head; smaf self-trains an eps network, so its checkpoints say "eps")
 CAM_MODELS: dict[str, type[nn.Module]] = {
@@ -51,7 +53,8 @@ AFFINITY_MODELS: dict[str, type[nn.Module]] = {"affinitynet": AffinityNet, "irn"
 
 def build_seg_model(name: str, **kwargs: object) -> nn.Module:
     """Build a segmentation model from :data:`SEG_MODELS` (``forward(x) -> {"out": logits}``;
-    models with auxiliary heads add ``"aux"`` logits in training mode).
+    models with auxiliary heads add ``"aux"`` logits in training mode, PCAA also
+    ``"bin_logits"``).
 
     Raises:
         KeyError: listing the valid names if ``name`` is unknown.

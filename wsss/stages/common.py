@@ -14,7 +14,8 @@ import pandas as pd
 import torch
 
 import wsss
-from wsss.data.voc import image_path, mask_path
+from wsss.data.layouts import SplitFiles, has_background
+from wsss.data.voc import image_path
 from wsss.io import atomic_path, load_cam_npz, load_image, load_label_png, read_json, write_json
 from wsss.metrics import confusion_matrix, miou, per_class_iou, pixel_accuracy
 
@@ -44,7 +45,8 @@ METRIC_COLUMNS = [
 
 
 class DatasetIndex:
-    """The checked dataset (``check_dataset``'s output): classes, split ids, image labels."""
+    """The checked dataset (``check_dataset``'s output): classes, split ids, image labels, and
+    the folder layout (:mod:`wsss.data.layouts`; ``voc`` for indexes written without one)."""
 
     def __init__(self, path: str | os.PathLike) -> None:
         data = read_json(path)
@@ -52,10 +54,20 @@ class DatasetIndex:
         self.classes: list[str] = data["classes"]
         self.splits: dict[str, list[str]] = data["splits"]
         self._labels: dict[str, list[int]] = data["labels"]
+        self.layout: str = data.get("layout", "voc")
 
     @property
     def num_fg_classes(self) -> int:
-        return len(self.classes) - 1
+        """Length of the image-level label vectors: the classes without background (VOC
+        layout), every class otherwise."""
+        return len(self.classes) - int(has_background(self.layout))
+
+    def files(
+        self, root: str | os.PathLike, split: str, mask_dir: str | os.PathLike | None = None
+    ) -> SplitFiles:
+        """Image (and ``mask_dir``'s mask) files of ``split`` in this index's layout."""
+        self.ids(split)
+        return SplitFiles(self.layout, Path(root), split, mask_dir)
 
     def ids(self, split: str) -> list[str]:
         if split not in self.splits:
@@ -80,11 +92,13 @@ class DatasetIndex:
         classes: Sequence[str],
         splits: dict[str, list[str]],
         labels: dict[str, np.ndarray],
+        layout: str = "voc",
     ) -> None:
         write_json(
             path,
             {
                 "classes": list(classes),
+                "layout": layout,
                 "splits": splits,
                 "labels": {i: np.flatnonzero(v).tolist() for i, v in sorted(labels.items())},
             },
@@ -141,22 +155,22 @@ def for_each_id(work: Callable[[str], None], ids: Sequence[str], processes: int 
 def label_folder_confusion(
     ids: Sequence[str],
     pred_dir: str | os.PathLike,
-    root: str | os.PathLike,
-    gt_dir: str,
+    gt: SplitFiles,
     num_classes: int,
     *,
     ignore_as_background: bool = False,
 ) -> np.ndarray:
     """Dataset-level confusion of the ``<id>.png`` label maps in ``pred_dir`` against the ground
-    truth; with ``ignore_as_background``, predicted 255 counts as class 0 (IRN's convention)."""
+    truth ``gt`` reads (in training ids); with ``ignore_as_background``, predicted 255 counts as
+    class 0 (IRN's convention)."""
     conf = np.zeros((num_classes, num_classes), dtype=np.int64)
     for image_id in ids:
-        pred_file, gt_file = Path(pred_dir) / f"{image_id}.png", mask_path(root, image_id, gt_dir)
-        pred, gt = load_label_png(pred_file), load_label_png(gt_file)
-        check_same_size(pred, gt, pred_file, gt_file)
+        pred_file, gt_file = Path(pred_dir) / f"{image_id}.png", gt.mask_path(image_id)
+        pred, gt_mask = load_label_png(pred_file), gt.load_mask(image_id)
+        check_same_size(pred, gt_mask, pred_file, gt_file)
         if ignore_as_background:
             pred = np.where(pred == 255, 0, pred)
-        conf += confusion_matrix(pred, gt, num_classes)
+        conf += confusion_matrix(pred, gt_mask, num_classes)
     return conf
 
 

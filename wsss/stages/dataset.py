@@ -1,4 +1,4 @@
-"""Dataset stages: generate the synthetic benchmark; check a VOC-format tree and index it."""
+"""Dataset stages: generate the synthetic benchmark; check a dataset tree and index it."""
 
 from __future__ import annotations
 
@@ -7,9 +7,13 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 from wsss.config import missing_root_message
 from wsss.data import synthetic
-from wsss.data.voc import image_labels, split_path, validate_split
+from wsss.data.layouts import SplitFiles, layout_classes
+from wsss.data.voc import IGNORE_INDEX, image_labels, split_path, validate_split
 from wsss.io import read_ids
 from wsss.stages.common import DatasetIndex
 
@@ -34,16 +38,32 @@ def run_check_dataset(
     splits: Mapping[str, str],
     labels_file: str | None,
     check_pixels: bool,
+    layout: str = "voc",
 ) -> None:
-    """Validate every split of a VOC-format tree before any training, then write the index.
+    """Validate every split of a dataset tree before any training, then write the index.
 
     Args:
-        splits: split name → mask folder used to check it (e.g. ``{"train_aug":
-            "SegmentationClassAug", "val": "SegmentationClass"}``).
-        labels_file: image-level labels CSV relative to ``root``; None derives labels from masks.
+        splits: split name → ground-truth folder used to check it (VOC: ``{"train_aug":
+            "SegmentationClassAug", "val": "SegmentationClass"}``; Cityscapes: ``{"train":
+            "gtFine", "val": "gtFine"}``; ADE20K: ``{"training": "annotations", ...}``).
+        labels_file: image-level labels CSV relative to ``root`` (VOC layout); None derives
+            labels from masks.
+        check_pixels: decode every image (masks are decoded anyway outside the VOC layout:
+            the image-level labels come from them).
+        layout: ``voc``, ``cityscapes`` or ``ade20k`` (:mod:`wsss.data.layouts`).
     """
     if root is None or not Path(root).is_dir():
-        raise FileNotFoundError(missing_root_message(dataset, root, splits))
+        raise FileNotFoundError(missing_root_message(dataset, root, splits, layout))
+    if layout != "voc":
+        _check_layout_config(dataset, layout, classes, labels_file)
+        ids, labels = {}, {}
+        for name, mask_dir in splits.items():
+            files = SplitFiles(layout, Path(root), name, mask_dir)
+            ids[name] = files.list_ids()
+            log.info("checking %d %s images of %s (%s)", len(ids[name]), name, root, layout)
+            labels.update(_check_split_files(files, ids[name], len(classes), check_pixels))
+        DatasetIndex.write(out_index, classes=classes, splits=ids, labels=labels, layout=layout)
+        return
     root = Path(root)
     ids = {name: read_ids(split_path(root, name)) for name in splits}
     for name, mask_dir in splits.items():
@@ -63,3 +83,59 @@ def run_check_dataset(
             )
         )
     DatasetIndex.write(out_index, classes=classes, splits=ids, labels=labels)
+
+
+def _check_layout_config(
+    dataset: str, layout: str, classes: Sequence[str], labels_file: str | None
+) -> None:
+    """The config of a Cityscapes/ADE20K dataset must name the layout's classes in training-id
+    order (they become the ``iou_<class>`` columns) and take labels from the masks."""
+    expected = layout_classes(layout)
+    if list(classes) != expected:
+        raise ValueError(
+            f"datasets.{dataset}.classes must be the {len(expected)} {layout} classes in "
+            f"training-id order, {expected}; got {list(classes)}"
+        )
+    if labels_file is not None:
+        raise ValueError(
+            f"datasets.{dataset}.labels_file: the {layout} layout derives image-level labels "
+            "from its masks; set it to null"
+        )
+
+
+def _check_split_files(
+    files: SplitFiles, ids: Sequence[str], num_classes: int, check_pixels: bool
+) -> dict[str, np.ndarray]:
+    """Check each image (readable; fully decoded with ``check_pixels``) and its mask (readable,
+    same size, training ids < ``num_classes`` or 255); stop at the first problem, naming the
+    file. Returns the image-level labels: ``(num_classes,)`` multi-hot of the classes present."""
+    labels = {}
+    for image_id in ids:
+        image_file = files.image_path(image_id)
+        try:
+            with Image.open(image_file) as img:
+                size = img.size
+                if check_pixels:
+                    img.load()
+        except Exception as exc:  # PIL raises several unrelated types for corrupt files
+            raise ValueError(f"unreadable image {image_file}: {exc}") from None
+        try:
+            mask = files.load_mask(image_id)
+        except (OSError, SyntaxError) as exc:  # PIL's errors for corrupt PNGs
+            raise ValueError(f"unreadable mask {files.mask_path(image_id)}: {exc}") from None
+        if mask.shape[::-1] != size:
+            raise ValueError(
+                f"mask {files.mask_path(image_id)} is {mask.shape[1]}x{mask.shape[0]} (WxH) but "
+                f"its image {image_file} is {size[0]}x{size[1]}"
+            )
+        present = np.unique(mask)
+        bad = present[(present >= num_classes) & (present != IGNORE_INDEX)]
+        if bad.size:
+            raise ValueError(
+                f"mask {files.mask_path(image_id)} has training id(s) {bad.tolist()} outside "
+                f"0..{num_classes - 1} and {IGNORE_INDEX}"
+            )
+        vector = np.zeros(num_classes, dtype=np.float32)
+        vector[present[present < num_classes].astype(np.int64)] = 1.0
+        labels[image_id] = vector
+    return labels

@@ -5,19 +5,17 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from wsss.data.dataset import VOCSegmentation
 from wsss.data.transforms import normalize_image
-from wsss.data.voc import image_path, voc_palette
 from wsss.io import load_image, save_label_png
 from wsss.models import build_seg_model
 from wsss.models.backbones import load_pretrained
-from wsss.models.prediction import multiscale_probs
+from wsss.models.prediction import multiscale_probs, sliding_window_probs
 from wsss.stages.common import (
     DatasetIndex,
     atomic_dir,
@@ -29,22 +27,28 @@ from wsss.stages.common import (
 from wsss.stages.training import load_model, train_and_save
 from wsss.training.loop import config_fingerprint, file_digest
 from wsss.training.losses import segmentation_loss
+from wsss.training.pcaa_losses import pcaa_loss
 
-__all__ = ["run_train_seg", "run_infer_seg", "run_eval_seg", "seg_loss_fn"]
+__all__ = ["run_train_seg", "run_infer_seg", "run_eval_seg", "seg_loss_fn", "seg_predictor"]
 
 log = logging.getLogger(__name__)
 
 
-# keys of a seg model config that are not constructor arguments
-_NON_CTOR_KEYS = ("pretrained", "loss")
+# keys of a seg model config that are not constructor arguments (train/infer: the model's
+# overrides of the dataset's seg.train / seg.infer, merged by the workflow)
+_NON_CTOR_KEYS = ("pretrained", "loss", "train", "infer")
+
+# keys of a model's loss entry → the loss: segmentation_loss, or pcaa_loss (+ PCAA's focal term)
+_SEG_LOSS_KEYS = frozenset({"aux_weight", "ohem"})
+_PCAA_LOSS_KEYS = _SEG_LOSS_KEYS | {"cls_weight", "focal_gamma", "bin_threshold"}
 
 
-def _configured_loss(
-    model: torch.nn.Module, batch: dict, *, aux_weight: float, ohem: Mapping | None
-) -> torch.Tensor:
-    return segmentation_loss(
-        model(batch["image"]), batch["mask"], aux_weight=aux_weight, ohem=ohem, ignore_index=255
-    )
+def _configured_loss(model: torch.nn.Module, batch: dict, **kwargs: object) -> torch.Tensor:
+    return segmentation_loss(model(batch["image"]), batch["mask"], ignore_index=255, **kwargs)
+
+
+def _configured_pcaa_loss(model: torch.nn.Module, batch: dict, **kwargs: object) -> torch.Tensor:
+    return pcaa_loss(model(batch["image"]), batch["mask"], ignore_index=255, **kwargs)
 
 
 def seg_loss_fn(loss: Mapping | None) -> Callable[[torch.nn.Module, dict], torch.Tensor]:
@@ -53,13 +57,32 @@ def seg_loss_fn(loss: Mapping | None) -> Callable[[torch.nn.Module, dict], torch
     ``None`` (no entry): plain cross-entropy on ``"out"``. ``{"aux_weight", "ohem"}``:
     :func:`~wsss.training.losses.segmentation_loss` (OHEM on the main branch if ``ohem`` is a
     ``{"thresh", "min_kept"}`` mapping, plus ``aux_weight`` × cross-entropy on ``"aux"``).
+    Those keys plus ``{"cls_weight", "focal_gamma", "bin_threshold"}``:
+    :func:`~wsss.training.pcaa_losses.pcaa_loss`, which adds ``cls_weight`` × PCAA's focal
+    loss (exponent ``focal_gamma``) on the partial-CAM bin scores against bin labels whose
+    class fractions in (0, ``bin_threshold``) are ignored.
     """
     if loss is None:
         loss = {"aux_weight": 0.0, "ohem": None}
-    if set(loss) != {"aux_weight", "ohem"}:
-        raise ValueError(f"model loss needs exactly the keys aux_weight and ohem, got {dict(loss)}")
-    ohem = None if loss["ohem"] is None else dict(loss["ohem"])
-    return functools.partial(_configured_loss, aux_weight=float(loss["aux_weight"]), ohem=ohem)
+    keys = set(loss)
+    if keys not in (_SEG_LOSS_KEYS, _PCAA_LOSS_KEYS):
+        raise ValueError(
+            f"model loss needs exactly the keys aux_weight and ohem (plus cls_weight, "
+            f"focal_gamma and bin_threshold for PCAA's loss), got {dict(loss)}"
+        )
+    kwargs = {
+        "aux_weight": float(loss["aux_weight"]),
+        "ohem": None if loss["ohem"] is None else dict(loss["ohem"]),
+    }
+    if keys == _SEG_LOSS_KEYS:
+        return functools.partial(_configured_loss, **kwargs)
+    return functools.partial(
+        _configured_pcaa_loss,
+        cls_weight=float(loss["cls_weight"]),
+        gamma=float(loss["focal_gamma"]),
+        bin_threshold=float(loss["bin_threshold"]),
+        **kwargs,
+    )
 
 
 def run_train_seg(
@@ -78,13 +101,15 @@ def run_train_seg(
 ) -> None:
     """Train a segmentation network on ``split`` with the masks in ``mask_dir``.
 
-    ``mask_dir`` is a pseudo-mask folder (weak supervision) or a ground-truth folder of the
-    dataset (the fully supervised oracle); relative ground-truth folders resolve under ``root``.
-    ``model`` holds the constructor kwargs plus ``pretrained`` (backbone weights file or None) and
-    an optional ``loss`` (see :func:`seg_loss_fn`; absent: plain cross-entropy).
+    ``mask_dir`` is a pseudo-mask folder (weak supervision; absolute) or the split's
+    ground-truth folder as ``datasets.<name>.splits`` names it (full supervision), read through
+    the index's layout (:class:`wsss.data.layouts.SplitFiles`). ``model`` holds the
+    constructor kwargs plus ``pretrained`` (backbone weights file or None) and an optional
+    ``loss`` (see :func:`seg_loss_fn`; absent: plain cross-entropy).
     """
     index = DatasetIndex(index_path)
     ids = index.ids(split)
+    files = index.files(root, split, mask_dir)
     loss_fn = seg_loss_fn(model.get("loss"))
     kwargs = {k: v for k, v in model.items() if k not in _NON_CTOR_KEYS}
     net = build_seg_model(model_name, num_classes=len(index.classes), **kwargs)
@@ -100,7 +125,7 @@ def run_train_seg(
     )
     train_and_save(
         net,
-        VOCSegmentation(root, ids, mask_dir=str(mask_dir)),
+        files.dataset(ids),
         loss_fn,
         model_name=model_name,
         classes=index.classes,
@@ -110,6 +135,43 @@ def run_train_seg(
         fingerprint=fingerprint,
         out_model=out_model,
         out_log=out_log,
+    )
+
+
+def seg_predictor(
+    net: torch.nn.Module,
+    num_classes: int,
+    *,
+    scales: Sequence[float],
+    flip: bool,
+    mode: str = "whole",
+    crop_size: int | None = None,
+    stride: int | None = None,
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Normalised ``(3, H, W)`` image → ``(K, H, W)`` class probabilities, averaged over
+    ``scales`` × ``flip``; each pass runs on the whole (rescaled) image (``mode="whole"``) or
+    as overlapping ``crop_size`` windows every ``stride`` pixels whose logits are averaged
+    (``"slide"``: PCAA/CCNet's Cityscapes inference, spec §2.4/§2.5).
+
+    Raises:
+        ValueError: an unknown mode, or window settings missing (slide) or given (whole).
+    """
+    if mode == "whole":
+        if crop_size is not None or stride is not None:
+            raise ValueError("infer: crop_size and stride belong to mode 'slide', not 'whole'")
+        return functools.partial(multiscale_probs, net, scales=scales, flip=flip)
+    if mode != "slide":
+        raise ValueError(f"infer.mode must be 'whole' or 'slide', got {mode!r}")
+    if crop_size is None or stride is None:
+        raise ValueError("infer: mode 'slide' needs crop_size and stride")
+    return functools.partial(
+        sliding_window_probs,
+        net,
+        num_classes=num_classes,
+        crop_size=crop_size,
+        stride=stride,
+        scales=scales,
+        flip=flip,
     )
 
 
@@ -123,22 +185,40 @@ def run_infer_seg(
     scales: list[float],
     flip: bool,
     device: torch.device,
+    mode: str = "whole",
+    crop_size: int | None = None,
+    stride: int | None = None,
 ) -> None:
-    """Palette PNG predictions (argmax of the scale/flip-averaged softmax) for ``split``."""
-    ids = DatasetIndex(index_path).ids(split)
+    """Palette PNG predictions ``<out_dir>/<id>.png`` for ``split``: the argmax of the
+    probabilities :func:`seg_predictor` gives (``mode``, ``crop_size``, ``stride``,
+    ``scales``, ``flip`` as there)."""
+    index = DatasetIndex(index_path)
+    ids = index.ids(split)
+    files = index.files(root, split)
+    palette = files.palette()
     net = load_model(model_path, build_seg_model, device)
+    predict = seg_predictor(
+        net,
+        len(index.classes),
+        scales=scales,
+        flip=flip,
+        mode=mode,
+        crop_size=crop_size,
+        stride=stride,
+    )
     with atomic_dir(out_dir) as tmp:
         for image_id in ids:
-            image = normalize_image(load_image(image_path(root, image_id))).to(device)
-            pred = multiscale_probs(net, image, scales=scales, flip=flip).argmax(0)
-            save_label_png(
-                tmp / f"{image_id}.png", pred.cpu().numpy().astype(np.uint8), voc_palette()
-            )
+            image = normalize_image(load_image(files.image_path(image_id))).to(device)
+            pred = predict(image).argmax(0)
+            save_label_png(tmp / f"{image_id}.png", pred.cpu().numpy().astype(np.uint8), palette)
         write_manifest(
             tmp,
             stage="infer_seg",
             split=split,
             count=len(ids),
+            mode=mode,
+            crop_size=crop_size,
+            stride=stride,
             scales=scales,
             flip=flip,
             device=str(device),
@@ -156,9 +236,12 @@ def run_eval_seg(
     split: str,
     gt_dir: str,
 ) -> None:
-    """Final segmentation mIoU on ``split`` (dataset-level confusion, ignore 255)."""
+    """Final segmentation mIoU on ``split`` (dataset-level confusion, ignore 255); ``gt_dir``
+    is the split's ground-truth folder, read through the index's layout."""
     index = DatasetIndex(index_path)
-    conf = label_folder_confusion(index.ids(split), pred_dir, root, gt_dir, len(index.classes))
+    conf = label_folder_confusion(
+        index.ids(split), pred_dir, index.files(root, split, gt_dir), len(index.classes)
+    )
     write_rows(
         out_metrics,
         [
