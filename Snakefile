@@ -13,12 +13,14 @@ validate(config, "workflow/schemas/config.schema.yaml")
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/runs.smk"
 include: "workflow/rules/dataset.smk"
 include: "workflow/rules/cam.smk"
 include: "workflow/rules/pseudo_labels.smk"
 include: "workflow/rules/affinity.smk"
 include: "workflow/rules/segmentation.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/provenance.smk"
 
 
 rule all:

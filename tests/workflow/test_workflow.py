@@ -115,17 +115,19 @@ def test_cityscapes_dry_run_on_generated_tree(tmp_path, cityscapes_tree):
     jobs = _dry_run_jobs(result.stdout)
     rules = sorted(rule for rule, _ in jobs)
     assert rules == sorted(
-        ["check_dataset", "collect_metrics"] + ["train_seg", "infer_seg", "eval_seg"] * 2
+        ["check_dataset", "collect_metrics"]
+        + ["train_seg", "infer_seg", "eval_seg", "record_provenance"] * 2
     )
     check = next(block for rule, block in jobs if rule == "check_dataset")
     for folder in ("leftImg8bit/train", "gtFine/train", "leftImg8bit/val", "gtFine/val"):
         assert f"{root}/{folder}" in check.split("output:")[0], folder
     collect = next(block for rule, block in jobs if rule == "collect_metrics")
     inputs = collect.split("input:")[1].split("output:")[0]
-    assert sorted(p.strip() for p in inputs.split(",")) == [
-        f"results/cityscapes/{name}/seg/eval/metrics.csv"
+    assert sorted(p.strip() for p in inputs.split(",")) == sorted(
+        f"results/cityscapes/{name}/{file}"
         for name in ("oracle_ccnet", "oracle_pcaa")
-    ]
+        for file in ("seg/eval/metrics.csv", "manifest.json")
+    )
 
 
 def _dry_run_jobs(stdout: str) -> list[tuple[str, str]]:
@@ -139,7 +141,8 @@ def test_masks_from_experiment_reuses_masks(tmp_path):
     assert result.returncode == 0, result.stderr + result.stdout
     jobs = _dry_run_jobs(result.stdout)
     ccnet = {rule: block for rule, block in jobs if "experiment=ccnet" in block}
-    assert set(ccnet) == {"train_seg", "infer_seg", "eval_seg"}  # no CAM / pseudo-mask stages
+    # no CAM / pseudo-mask stages
+    assert set(ccnet) == {"train_seg", "infer_seg", "eval_seg", "record_provenance"}
     assert "results/synth/baseline/pseudo/masks" in ccnet["train_seg"].split("output:")[0]
     cam_jobs = [block for rule, block in jobs if rule == "train_cam"]
     assert not any("experiment=ccnet" in block for block in cam_jobs)
@@ -166,6 +169,7 @@ def test_cams_from_experiment_refines_the_baseline_cams(tmp_path, method):
         "train_seg",
         "infer_seg",
         "eval_seg",
+        "record_provenance",
     }
     for rule in ("make_affinity_labels", "random_walk"):
         assert "results/synth/baseline/cam/maps" in jobs[rule].split("output:")[0]

@@ -292,19 +292,3 @@ def seg_train_threads(wildcards):
     if EXPERIMENTS[wildcards.experiment]["supervision"] == "full" and beside_cams:
         return 1
     return workflow.cores
-
-
-def experiment_metrics(wildcards):
-    """Every metric table one dataset's miou.csv gathers, for the experiments it runs
-    (datasets.<name>.experiments, default all): CAM tables for weak experiments that train their
-    own CAMs, pseudo-mask tables for those that make their own masks, seg tables for all."""
-    files = []
-    for name in dataset_experiments(config, wildcards.dataset):
-        spec = EXPERIMENTS[name]
-        base = f"results/{wildcards.dataset}/{name}"
-        if spec["supervision"] == "weak" and mask_source(name) == name:
-            if cam_source(name) == name:
-                files.append(f"{base}/cam/eval/metrics.csv")
-            files.append(f"{base}/pseudo/eval/metrics.csv")
-        files.append(f"{base}/seg/eval/metrics.csv")
-    return files

@@ -3,7 +3,8 @@
 
 rule collect_metrics:
     input:
-        experiment_metrics,
+        metrics=experiment_metrics,
+        manifests=experiment_manifests,
     output:
         "results/{dataset}/miou.csv",
     params:

@@ -50,12 +50,19 @@ def configure_threads(threads: int) -> None:
 
 
 def pick_device(requested: str = "auto") -> torch.device:
-    """Resolve ``"auto" | "cpu" | "cuda" | "cuda:N"``; ``cuda`` without a GPU is an error."""
+    """Resolve ``"auto" | "cpu" | "cuda" | "cuda:N"``; ``cuda`` without a GPU is an error.
+
+    Logs "using device <device> (<GPU name>)", which the experiment manifest reads back
+    (:func:`wsss.stages.provenance.job_span`).
+    """
     if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(requested)
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        device = torch.device(requested)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {requested!r} requested but torch sees no CUDA device")
+    name = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
+    logging.getLogger(__name__).info("using device %s%s", device, name)
     return device
 
 
@@ -76,8 +83,12 @@ def one_line_errors() -> Iterator[None]:
 
 
 def start_job(log_path: str | os.PathLike | None, threads: int, seed: int | None = None) -> None:
-    """What every rule script does first: logging to the rule's log, thread count, seeds."""
+    """What every rule script does first: logging to the rule's log, thread count, seeds.
+
+    The first log record ("job started") dates the job for the experiment manifest.
+    """
     setup_logging(log_path)
+    logging.getLogger(__name__).info("job started (threads %d, seed %s)", threads, seed)
     configure_threads(threads)
     if seed is not None:
         seed_everything(seed)
