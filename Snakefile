@@ -21,6 +21,7 @@ include: "workflow/rules/affinity.smk"
 include: "workflow/rules/segmentation.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/provenance.smk"
+include: "workflow/rules/export.smk"
 
 
 rule all:

@@ -112,3 +112,9 @@ def experiment_manifests(wildcards):
 def manifest_metrics(wildcards):
     """record_provenance's inputs: the experiment's metric CSVs (so it runs last)."""
     return experiment_metric_files(wildcards.dataset, wildcards.experiment)
+
+
+def dataset_export_entries(wildcards):
+    """What export_dataset archives under results/<dataset>/: miou.csv, the dataset index and
+    the folders of the experiments the dataset runs (not the generated dataset tree)."""
+    return ["miou.csv", "dataset_index.json"] + dataset_experiments(config, wildcards.dataset)

@@ -1,0 +1,53 @@
+# Shareable results: an experiment directory, or a dataset's results, as a .tar.gz holding a
+# SHA256SUMS list (+ <archive>.sha256 beside it); verify checks an archive, ours or received.
+
+
+rule export:
+    input:
+        f"{X}/manifest.json",
+    output:
+        archive="exports/{dataset}/{experiment}.tar.gz",
+        checksum="exports/{dataset}/{experiment}.tar.gz.sha256",
+    params:
+        directory=X,
+        arcname="{dataset}/{experiment}",
+        exclude=config["export"]["exclude"],
+        include=None,
+    conda:
+        "../../envs/wsss.yaml"
+    log:
+        "logs/export/{dataset}/{experiment}.log",
+    script:
+        "../scripts/export.py"
+
+
+rule export_dataset:
+    input:
+        f"{R}/miou.csv",
+    output:
+        archive="exports/{dataset}.tar.gz",
+        checksum="exports/{dataset}.tar.gz.sha256",
+    params:
+        directory=R,
+        arcname="{dataset}",
+        exclude=config["export"]["exclude"],
+        include=dataset_export_entries,
+    conda:
+        "../../envs/wsss.yaml"
+    log:
+        "logs/export_dataset/{dataset}.log",
+    script:
+        "../scripts/export.py"
+
+
+rule verify:
+    input:
+        "{archive}.tar.gz",
+    output:
+        "{archive}.verified",
+    conda:
+        "../../envs/wsss.yaml"
+    log:
+        "logs/verify/{archive}.log",
+    script:
+        "../scripts/verify.py"
