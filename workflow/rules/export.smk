@@ -9,7 +9,7 @@ rule export:
         archive="exports/{dataset}/{experiment}.tar.gz",
         checksum="exports/{dataset}/{experiment}.tar.gz.sha256",
     params:
-        directory=X,
+        directory=input_folder,
         arcname="{dataset}/{experiment}",
         exclude=config["export"]["exclude"],
         include=None,
@@ -28,7 +28,7 @@ rule export_dataset:
         archive="exports/{dataset}.tar.gz",
         checksum="exports/{dataset}.tar.gz.sha256",
     params:
-        directory=R,
+        directory=input_folder,
         arcname="{dataset}",
         exclude=config["export"]["exclude"],
         include=dataset_export_entries,

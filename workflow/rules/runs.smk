@@ -118,3 +118,8 @@ def dataset_export_entries(wildcards):
     """What export_dataset archives under results/<dataset>/: miou.csv, the dataset index and
     the folders of the experiments the dataset runs (not the generated dataset tree)."""
     return ["miou.csv", "dataset_index.json"] + dataset_experiments(config, wildcards.dataset)
+
+
+def input_folder(wildcards, input):
+    """The folder holding a rule's first input (what the export rules archive)."""
+    return str(Path(input[0]).parent)
