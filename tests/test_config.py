@@ -63,7 +63,7 @@ def test_wrong_type_rejected():
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda c: c["default_datasets"].append("coco"), "default_datasets: 'coco'"),
+        (lambda c: c["default_datasets"].append("kitti"), "default_datasets: 'kitti'"),
         (
             lambda c: c["datasets"]["synth"]["pseudo_labels"].update(crf="fast"),
             "datasets.synth.pseudo_labels.crf: 'fast'",

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
+
+from wsss.data.coco import COCO_CATEGORIES, COCO_CLASSES
 
 REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
@@ -43,3 +46,33 @@ def test_export_and_verify_are_planned(tmp_path):
     assert "results/synth/ccnet/manifest.json" in export.split("output:")[0]
     manifests = [block for rule, block in jobs if rule == "record_provenance"]
     assert any("experiment=ccnet" in block for block in manifests)
+
+
+def test_missing_coco_source_says_which_key(tmp_path):
+    result = snakemake(tmp_path, "-n", "results/coco/miou.csv")
+    assert result.returncode != 0
+    out = result.stderr + result.stdout
+    assert "datasets.coco.coco.source is not set" in out
+    assert "annotations/instances_train2014.json" in out
+
+
+def test_coco_conversion_and_check_as_rules(tmp_path, coco_tree):
+    source = tmp_path / "coco2014"
+    categories = [{"id": i, "name": name} for i, name in COCO_CATEGORIES]
+    coco_tree(source, categories)
+    overlay = write_overlay(
+        tmp_path / "coco.yaml", {"datasets": {"coco": {"coco": {"source": str(source)}}}}
+    )
+    planned = snakemake(tmp_path, "-n", "results/coco/miou.csv", "--configfile", str(overlay))
+    assert planned.returncode == 0, planned.stderr + planned.stdout
+    rules = {rule for rule, _ in dry_run_jobs(planned.stdout)}
+    assert {"convert_coco", "check_dataset", "train_cam", "make_pseudo_labels"} <= rules
+    assert {"train_seg", "record_provenance", "collect_metrics"} <= rules
+    target = "results/coco/dataset_index.json"
+    result = snakemake(tmp_path, "--cores", "1", target, "--configfile", str(overlay))
+    assert result.returncode == 0, result.stderr[-3000:]
+    index = json.loads((tmp_path / target).read_text())
+    assert index["classes"] == list(COCO_CLASSES)
+    assert [len(index["splits"][s]) for s in ("train", "val")] == [2, 2]
+    converted = tmp_path / "results" / "coco" / "dataset"
+    assert (converted / "JPEGImages" / "COCO_val2014_000000000001.jpg").is_symlink()

@@ -19,6 +19,7 @@ except ValueError as error:
 DATASETS = config["datasets"]
 EXPERIMENTS = config["experiments"]
 SYNTHETIC_ROOTS = {spec["root"]: name for name, spec in DATASETS.items() if "synthetic" in spec}
+COCO_ROOTS = {spec["root"]: name for name, spec in DATASETS.items() if "coco" in spec}
 R = "results/{dataset}"
 X = "results/{dataset}/{experiment}"
 
@@ -50,6 +51,32 @@ def synthetic_section(key):
     return lambda wildcards: DATASETS[SYNTHETIC_ROOTS[wildcards.root]][key]
 
 
+def coco_section(key):
+    """A params function for convert_coco, whose wildcard is the dataset root:
+    ``datasets[<name>].coco[key]``."""
+    return lambda wildcards: DATASETS[COCO_ROOTS[wildcards.root]]["coco"][key]
+
+
+def coco_dataset(wildcards):
+    """The name of the COCO dataset whose root convert_coco writes."""
+    return COCO_ROOTS[wildcards.root]
+
+
+def coco_classes(wildcards):
+    return DATASETS[COCO_ROOTS[wildcards.root]]["classes"]
+
+
+def coco_inputs(wildcards):
+    """convert_coco's inputs: the COCO-2014 folders and annotation files under coco.source."""
+    from wsss.stages.coco import coco_sources, missing_source_message
+
+    name = COCO_ROOTS[wildcards.root]
+    source = DATASETS[name]["coco"]["source"]
+    if source is None or not all(p.exists() for p in coco_sources(source)):
+        raise WorkflowError(missing_source_message(name, source))
+    return [str(p) for p in coco_sources(source)]
+
+
 def dataset_root(wildcards):
     return DATASETS[wildcards.dataset]["root"]
 
@@ -64,7 +91,7 @@ def dataset_sources(wildcards):
     (VOC layout) or split image and label folders (Cityscapes, ADE20K)."""
     spec = DATASETS[wildcards.dataset]
     root = spec["root"]
-    if "synthetic" in spec:
+    if "synthetic" in spec or "coco" in spec:  # written by make_synthetic_voc / convert_coco
         return root
     layout = dataset_layout(wildcards)
     if root is None or not Path(root).is_dir():

@@ -1,5 +1,5 @@
-# Dataset rules: generate the synthetic benchmark; check and index a dataset tree (VOC-format,
-# Cityscapes or ADE20K layout).
+# Dataset rules: generate the synthetic benchmark; convert COCO-2014 to a VOC-format tree; check
+# and index a dataset tree (VOC-format, Cityscapes or ADE20K layout).
 
 rule make_synthetic_voc:
     output:
@@ -15,6 +15,27 @@ rule make_synthetic_voc:
         "logs/make_synthetic_voc/{root}.log",
     script:
         "../scripts/make_synthetic_voc.py"
+
+
+rule convert_coco:
+    input:
+        coco_inputs,
+    output:
+        directory("{root}"),
+    wildcard_constraints:
+        root="|".join(map(re.escape, COCO_ROOTS)) or "(?!)",
+    params:
+        source=coco_section("source"),
+        images=coco_section("images"),
+        crowd=coco_section("crowd"),
+        dataset=coco_dataset,
+        classes=coco_classes,
+    conda:
+        "../../envs/wsss.yaml"
+    log:
+        "logs/convert_coco/{root}.log",
+    script:
+        "../scripts/convert_coco.py"
 
 
 rule check_dataset:

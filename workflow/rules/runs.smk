@@ -73,11 +73,14 @@ def provenance_stages(wildcards):
 
 
 def provenance_dataset_stages(wildcards):
-    """:func:`job_spec` of the dataset's generation (synthetic) and check jobs."""
+    """:func:`job_spec` of the dataset's generation (synthetic) or conversion (COCO) and check
+    jobs."""
     spec = DATASETS[wildcards.dataset]
     stages = {}
     if "synthetic" in spec:
         stages["make_synthetic_voc"] = job_spec("make_synthetic_voc", root=spec["root"])
+    if "coco" in spec:
+        stages["convert_coco"] = job_spec("convert_coco", root=spec["root"])
     stages["check_dataset"] = job_spec("check_dataset", dataset=wildcards.dataset)
     return stages
 
