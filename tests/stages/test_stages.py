@@ -604,6 +604,32 @@ def test_collect_metrics_orders_rows_and_columns(tmp_path: Path) -> None:
     assert set(written["dataset"]) == {"toy"}
 
 
+def test_collect_metrics_adds_seed_column_and_mean_std_rows(tmp_path: Path) -> None:
+    rows = [
+        {"experiment": run, "stage": stage, "split": "val", "threshold": thr, "miou": m}
+        for run, m in (("a", 0.5), ("a@1", 0.7), ("a@2", 0.6), ("b", 0.1))
+        for stage, thr in (("cam", "oracle"), ("seg", "none"))
+    ]
+    for row in rows:
+        row["bg_threshold"] = 0.3 if row["stage"] == "cam" else ""
+    _metric_csv(tmp_path / "m.csv", rows)
+    runs = {"a": ["a", 0], "a@1": ["a", 1], "a@2": ["a", 2], "b": ["b", 4]}
+    out = tmp_path / "miou.csv"
+    run_collect_metrics([tmp_path / "m.csv"], out, classes=["background", "x"], runs=runs)
+    table = pd.read_csv(out, dtype={"seed": str})
+    assert list(table.columns[:4]) == ["dataset", "experiment", "seed", "stage"]
+    a_seg = table[(table.experiment == "a") & (table.stage == "seg")]
+    assert list(a_seg.seed) == ["0", "1", "2", "mean", "std"]
+    assert list(a_seg.miou) == pytest.approx([0.5, 0.7, 0.6, 0.6, 0.1])  # sample std
+    assert list(table[table.experiment == "b"].seed) == ["4", "4"]  # one seed: no summary
+    a_cam = table[(table.experiment == "a") & (table.stage == "cam")]
+    assert list(a_cam.seed) == ["0", "1", "2", "mean", "std"]
+    with pytest.raises(ValueError, match="unknown runs"):
+        run_collect_metrics(
+            [tmp_path / "m.csv"], out, classes=["background", "x"], runs={"a": ["a", 0]}
+        )
+
+
 def test_collect_metrics_missing_column(tmp_path: Path) -> None:
     good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
     base = {

@@ -194,6 +194,7 @@ def test_tiny_end_to_end_run_is_complete_and_repeatable(tmp_path):
     expected_columns = [
         "dataset",
         "experiment",
+        "seed",
         "stage",
         "split",
         "threshold",
@@ -228,6 +229,7 @@ def test_tiny_end_to_end_run_is_complete_and_repeatable(tmp_path):
         ]
     }
     assert table.miou.between(0, 1).all() and table.pixel_acc.between(0, 1).all()
+    assert (table.seed == 0).all()  # every experiment at the dataset's seed
     # Same seed, same machine: byte-identical results.
     assert runs[0].read_bytes() == runs[1].read_bytes()
 

@@ -42,7 +42,7 @@ rule train_affinity:
         model=affinity_section("model"),
         train=affinity_section("train"),
         radius=affinity_section("radius"),
-        seed=section("seed"),
+        seed=run_seed,
         device=section("device"),
     threads: workflow.cores
     conda:

@@ -22,7 +22,7 @@ rule train_cam:
         loss=cam_config("loss"),
         saliency_dir=saliency_dir,
         cda=cda_settings,
-        seed=section("seed"),
+        seed=run_seed,
         device=section("device"),
     threads: 1
     conda:
@@ -36,10 +36,7 @@ rule train_cam:
 rule make_instance_bank:
     input:
         index=f"{R}/dataset_index.json",
-        masks=lambda wildcards: (
-            f"results/{wildcards.dataset}/"
-            f"{EXPERIMENTS[wildcards.experiment]['instances_from']}/pseudo/masks"
-        ),
+        masks=source_file("instances_from", "pseudo/masks"),
     output:
         directory(f"{X}/cda/bank"),
     wildcard_constraints:
@@ -59,8 +56,8 @@ rule make_instance_bank:
 rule train_self:
     input:
         index=f"{R}/dataset_index.json",
-        teacher=teacher_file("model.pt"),
-        fused=teacher_file("maps"),
+        teacher=source_file("teacher", "cam/model.pt"),
+        fused=source_file("teacher", "cam/maps"),
         saliency=saliency_input,
     output:
         model=f"{X}/cam/model.pt",
@@ -73,7 +70,7 @@ rule train_self:
         train=cam_config("train"),
         loss=cam_config("loss"),
         saliency_dir=saliency_dir,
-        seed=section("seed"),
+        seed=run_seed,
         device=section("device"),
     threads: 1
     conda:

@@ -10,6 +10,7 @@ from wsss.config import (
     missing_root_message,
     seg_settings,
 )
+from wsss.runs import parse_run, run_experiment, source_run
 
 try:
     check_references(config)
@@ -21,12 +22,13 @@ EXPERIMENTS = config["experiments"]
 SYNTHETIC_ROOTS = {spec["root"]: name for name, spec in DATASETS.items() if "synthetic" in spec}
 COCO_ROOTS = {spec["root"]: name for name, spec in DATASETS.items() if "coco" in spec}
 R = "results/{dataset}"
-X = "results/{dataset}/{experiment}"
+X = "results/{dataset}/{experiment}"  # {experiment}: a run, <experiment> or <experiment>@<seed>
+RUN_SUFFIX = "(?:@[0-9]+)?"
 
 
 wildcard_constraints:
     dataset="|".join(map(re.escape, DATASETS)),
-    experiment="|".join(map(re.escape, EXPERIMENTS)),
+    experiment=f"(?:{'|'.join(map(re.escape, EXPERIMENTS))}){RUN_SUFFIX}",
 
 
 def section(*keys):
@@ -41,9 +43,24 @@ def section(*keys):
     return lookup
 
 
+def spec_of(run):
+    """The config entry of a run's experiment (runs: ``<experiment>[@<seed>]``)."""
+    return EXPERIMENTS[run_experiment(run)]
+
+
+def experiment_of(wildcards):
+    """The experiment of the run in the wildcards."""
+    return run_experiment(wildcards.experiment)
+
+
+def run_seed(wildcards):
+    """The seed a run trains with (wsss.runs: the experiment's seed, or the one after @)."""
+    return parse_run(config, wildcards.dataset, wildcards.experiment)[1]
+
+
 def experiment_value(key):
     """A params function returning ``experiments[<experiment>][key]``."""
-    return lambda wildcards: EXPERIMENTS[wildcards.experiment][key]
+    return lambda wildcards: spec_of(wildcards.experiment)[key]
 
 
 def synthetic_section(key):
@@ -114,7 +131,7 @@ def dataset_sources(wildcards):
 
 def cam_method(name):
     """The CAM method of an experiment (``cam_method``; default ``cam``, IRN's classifier)."""
-    return EXPERIMENTS[name].get("cam_method", "cam")
+    return spec_of(name).get("cam_method", "cam")
 
 
 def cam_config(key):
@@ -132,16 +149,17 @@ def cam_config(key):
 
 
 def experiments_where(predicate):
-    """Wildcard regex of the experiments whose spec satisfies ``predicate``."""
+    """Wildcard regex of the runs of the experiments whose spec satisfies ``predicate``."""
     names = [n for n, spec in EXPERIMENTS.items() if predicate(spec)]
-    return "|".join(map(re.escape, names)) or "(?!)"  # (?!) matches nothing
+    if not names:
+        return "(?!)"  # matches nothing
+    return f"(?:{'|'.join(map(re.escape, names))}){RUN_SUFFIX}"
 
 
 def saliency_dir(wildcards):
     """The dataset's saliency folder for experiments whose CAM method learns from saliency
     (eps; smaf's prototype+saliency denoising), else None."""
     spec = DATASETS[wildcards.dataset]
-    exp = EXPERIMENTS[wildcards.experiment]
     method = cam_method(wildcards.experiment)
     needs = method == "eps" or (
         method == "smaf"
@@ -168,7 +186,7 @@ def saliency_input(wildcards):
 
 def cda_settings(wildcards):
     """train_cam's CDA settings (datasets.<name>.cda plus the bank folder), or None."""
-    if EXPERIMENTS[wildcards.experiment].get("augment", "none") != "cda":
+    if spec_of(wildcards.experiment).get("augment", "none") != "cda":
         return None
     bank = f"results/{wildcards.dataset}/{wildcards.experiment}/cda/bank"
     return dict(DATASETS[wildcards.dataset]["cda"], bank=bank)
@@ -179,10 +197,12 @@ def cda_bank(wildcards):
     return settings["bank"] if settings else []
 
 
-def teacher_file(path):
-    """An input function: ``results/<dataset>/<teacher experiment>/cam/<path>``."""
+def source_file(key, path):
+    """An input function: ``results/<dataset>/<source run>/<path>`` for the run that
+    ``experiments.<experiment>.<key>`` names (teacher, instances_from; wsss.runs.source_run)."""
     return lambda wildcards: (
-        f"results/{wildcards.dataset}/{EXPERIMENTS[wildcards.experiment]['teacher']}/cam/{path}"
+        f"results/{wildcards.dataset}/"
+        f"{source_run(config, wildcards.dataset, wildcards.experiment, key)}/{path}"
     )
 
 
@@ -192,7 +212,7 @@ def cam_bg_threshold(key):
     (``("cam", "eval")`` or ``("pseudo_labels",)``)."""
 
     def lookup(wildcards):
-        source = cam_source(mask_source(wildcards.experiment))
+        source = cam_source(wildcards.dataset, mask_source(wildcards.dataset, wildcards.experiment))
         method = cam_method(source)
         spec = DATASETS[wildcards.dataset]
         if method != "cam" and "bg_threshold" in spec["cam_methods"][method]:
@@ -202,28 +222,30 @@ def cam_bg_threshold(key):
     return lookup
 
 
-def cam_source(name):
-    """The experiment whose CAMs experiment ``name`` uses: its cams_from, or itself."""
-    return EXPERIMENTS[name].get("cams_from") or name
+def cam_source(dataset, run):
+    """The run whose CAMs ``run`` uses: the run of its cams_from, or itself."""
+    if "cams_from" not in spec_of(run):
+        return run
+    return source_run(config, dataset, run, "cams_from")
 
 
 def cam_file(path):
     """An input function: ``results/<dataset>/<CAM source experiment>/cam/<path>``."""
     return lambda wildcards: (
-        f"results/{wildcards.dataset}/{cam_source(wildcards.experiment)}/cam/{path}"
+        f"results/{wildcards.dataset}/{cam_source(wildcards.dataset, wildcards.experiment)}/cam/"
+        f"{path}"
     )
 
 
 def refined_by(*methods):
-    """Wildcard regex of the experiments whose ``refine`` is one of ``methods``."""
-    names = [n for n, spec in EXPERIMENTS.items() if spec.get("refine") in methods]
-    return "|".join(map(re.escape, names)) or "(?!)"  # (?!) matches nothing
+    """Wildcard regex of the runs of the experiments whose ``refine`` is one of ``methods``."""
+    return experiments_where(lambda spec: spec.get("refine") in methods)
 
 
 def affinity_section(key):
     """A params function: ``datasets[<dataset>].affinity[<experiment's refine>][key]``."""
     return lambda wildcards: DATASETS[wildcards.dataset]["affinity"][
-        EXPERIMENTS[wildcards.experiment]["refine"]
+        spec_of(wildcards.experiment)["refine"]
     ][key]
 
 
@@ -241,7 +263,7 @@ def affinity_inputs(wildcards):
 
 def pseudo_bg_threshold(wildcards):
     """The background score behind the pseudo masks (None: PSA's α plane has no threshold)."""
-    refine = EXPERIMENTS[mask_source(wildcards.experiment)]["refine"]
+    refine = spec_of(mask_source(wildcards.dataset, wildcards.experiment))["refine"]
     if refine == "crf":
         return cam_bg_threshold(("pseudo_labels",))(wildcards)
     return DATASETS[wildcards.dataset]["affinity"][refine]["walk"].get("bg_threshold")
@@ -254,7 +276,7 @@ def crf_params(wildcards):
 
 
 def seg_model_name(wildcards):
-    return EXPERIMENTS[wildcards.experiment]["seg_model"]
+    return spec_of(wildcards.experiment)["seg_model"]
 
 
 def seg_model_config(wildcards):
@@ -281,17 +303,20 @@ def split_masks(stage):
     return lookup
 
 
-def mask_source(name):
-    """The experiment whose pseudo masks a weak experiment trains on: its masks_from, or itself."""
-    return EXPERIMENTS[name].get("masks_from") or name
+def mask_source(dataset, run):
+    """The run whose pseudo masks a weak run trains on: the run of its masks_from, or itself."""
+    if "masks_from" not in spec_of(run):
+        return run
+    return source_run(config, dataset, run, "masks_from")
 
 
 def seg_masks(wildcards):
     """Training masks of train_seg: the pseudo masks of the experiment (or of the one its
     masks_from names); none (ground truth) for full supervision."""
-    if EXPERIMENTS[wildcards.experiment]["supervision"] == "full":
+    if spec_of(wildcards.experiment)["supervision"] == "full":
         return []
-    return f"results/{wildcards.dataset}/{mask_source(wildcards.experiment)}/pseudo/masks"
+    source = mask_source(wildcards.dataset, wildcards.experiment)
+    return f"results/{wildcards.dataset}/{source}/pseudo/masks"
 
 
 def pretrained(*keys):
@@ -316,6 +341,6 @@ def seg_train_threads(wildcards):
     supervised training on a dataset without weak experiments (Cityscapes, ADE20K)."""
     runs = dataset_experiments(config, wildcards.dataset)
     beside_cams = any(EXPERIMENTS[name]["supervision"] == "weak" for name in runs)
-    if EXPERIMENTS[wildcards.experiment]["supervision"] == "full" and beside_cams:
+    if spec_of(wildcards.experiment)["supervision"] == "full" and beside_cams:
         return 1
     return workflow.cores

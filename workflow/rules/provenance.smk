@@ -11,7 +11,8 @@ rule record_provenance:
     params:
         stages=provenance_stages,
         dataset_stages=provenance_dataset_stages,
-        seed=section("seed"),
+        experiment=experiment_of,
+        seed=run_seed,
         repo=workflow.basedir,
         device=section("device"),
         root=dataset_root,

@@ -9,6 +9,7 @@ rule collect_metrics:
         "results/{dataset}/miou.csv",
     params:
         classes=section("classes"),
+        runs=run_seeds,
     conda:
         "../../envs/wsss.yaml"
     log:

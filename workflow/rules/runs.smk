@@ -1,6 +1,8 @@
 # Which jobs stand behind an experiment's numbers, and their resolved params (for its manifest).
 from types import SimpleNamespace
 
+from wsss.runs import dataset_runs
+
 
 def _unique(jobs):
     out = []
@@ -10,45 +12,47 @@ def _unique(jobs):
     return out
 
 
-def cam_jobs(name):
-    """The jobs that make the CAM maps experiment ``name`` refines, in pipeline order."""
-    source = cam_source(name)
-    if source != name:
-        return cam_jobs(source)
-    spec = EXPERIMENTS[name]
+def cam_jobs(dataset, run):
+    """The jobs that make the CAM maps ``run`` refines, in pipeline order."""
+    source = cam_source(dataset, run)
+    if source != run:
+        return cam_jobs(dataset, source)
+    spec = spec_of(run)
     jobs = []
     if spec.get("augment") == "cda":
-        jobs += mask_jobs(spec["instances_from"]) + [(name, "make_instance_bank")]
+        instances = source_run(config, dataset, run, "instances_from")
+        jobs += mask_jobs(dataset, instances) + [(run, "make_instance_bank")]
     if spec.get("cam_method") == "smaf":
-        jobs += cam_jobs(spec["teacher"]) + [(name, "train_self")]
+        teacher = source_run(config, dataset, run, "teacher")
+        jobs += cam_jobs(dataset, teacher) + [(run, "train_self")]
     else:
-        jobs.append((name, "train_cam"))
-    return _unique(jobs + [(name, "infer_cam")])
+        jobs.append((run, "train_cam"))
+    return _unique(jobs + [(run, "infer_cam")])
 
 
-def mask_jobs(name):
-    """The jobs that make the pseudo masks experiment ``name`` trains on."""
-    source = mask_source(name)
-    if source != name:
-        return mask_jobs(source)
-    if EXPERIMENTS[name]["refine"] == "crf":
+def mask_jobs(dataset, run):
+    """The jobs that make the pseudo masks ``run`` trains on."""
+    source = mask_source(dataset, run)
+    if source != run:
+        return mask_jobs(dataset, source)
+    if spec_of(run)["refine"] == "crf":
         refine = ["make_pseudo_labels"]
     else:
         refine = ["make_affinity_labels", "train_affinity", "random_walk"]
-    return _unique(cam_jobs(name) + [(name, step) for step in refine])
+    return _unique(cam_jobs(dataset, run) + [(run, step) for step in refine])
 
 
-def experiment_jobs(name):
-    """Every job behind the metric rows of experiment ``name``: the jobs making its CAMs and
-    masks (in other experiments too), its own evaluations, its seg training and evaluation."""
+def experiment_jobs(dataset, run):
+    """Every job behind the metric rows of ``run``: the jobs making its CAMs and masks (in
+    other runs too), its own evaluations, its seg training and evaluation."""
     jobs = []
-    if EXPERIMENTS[name]["supervision"] == "weak":
-        jobs += mask_jobs(name)
-        if mask_source(name) == name:
-            if cam_source(name) == name:
-                jobs.append((name, "eval_cam"))
-            jobs.append((name, "eval_pseudo_labels"))
-    return _unique(jobs + [(name, step) for step in ("train_seg", "infer_seg", "eval_seg")])
+    if spec_of(run)["supervision"] == "weak":
+        jobs += mask_jobs(dataset, run)
+        if mask_source(dataset, run) == run:
+            if cam_source(dataset, run) == run:
+                jobs.append((run, "eval_cam"))
+            jobs.append((run, "eval_pseudo_labels"))
+    return _unique(jobs + [(run, step) for step in ("train_seg", "infer_seg", "eval_seg")])
 
 
 def job_spec(rule_name, **wildcards):
@@ -68,7 +72,7 @@ def provenance_stages(wildcards):
     """``"<experiment>/<rule>"`` → :func:`job_spec` for every job of :func:`experiment_jobs`."""
     return {
         f"{name}/{step}": job_spec(step, dataset=wildcards.dataset, experiment=name)
-        for name, step in experiment_jobs(wildcards.experiment)
+        for name, step in experiment_jobs(wildcards.dataset, wildcards.experiment)
     }
 
 
@@ -85,42 +89,46 @@ def provenance_dataset_stages(wildcards):
     return stages
 
 
-def experiment_metric_files(dataset, name):
-    """The metric CSVs of experiment ``name`` (CAM, pseudo-mask and seg tables it makes)."""
-    spec, base = EXPERIMENTS[name], f"results/{dataset}/{name}"
+def experiment_metric_files(dataset, run):
+    """The metric CSVs of ``run`` (the CAM, pseudo-mask and seg tables it makes)."""
+    spec, base = spec_of(run), f"results/{dataset}/{run}"
     files = []
-    if spec["supervision"] == "weak" and mask_source(name) == name:
-        if cam_source(name) == name:
+    if spec["supervision"] == "weak" and mask_source(dataset, run) == run:
+        if cam_source(dataset, run) == run:
             files.append(f"{base}/cam/eval/metrics.csv")
         files.append(f"{base}/pseudo/eval/metrics.csv")
     return files + [f"{base}/seg/eval/metrics.csv"]
 
 
+def runs_of(dataset):
+    """The runs of the experiments ``dataset`` runs (each experiment at each of its seeds)."""
+    return dataset_runs(config, dataset, dataset_experiments(config, dataset))
+
+
 def experiment_metrics(wildcards):
     """What one dataset's miou.csv gathers, for the experiments it runs
-    (datasets.<name>.experiments, default all): their metric CSVs and manifests."""
-    files = []
-    for name in dataset_experiments(config, wildcards.dataset):
-        files += experiment_metric_files(wildcards.dataset, name)
-    return files
+    (datasets.<name>.experiments, default all) at each of their seeds: the metric CSVs."""
+    return [f for run in runs_of(wildcards.dataset) for f in experiment_metric_files(wildcards.dataset, run)]
 
 
 def experiment_manifests(wildcards):
-    return [
-        f"results/{wildcards.dataset}/{name}/manifest.json"
-        for name in dataset_experiments(config, wildcards.dataset)
-    ]
+    return [f"results/{wildcards.dataset}/{run}/manifest.json" for run in runs_of(wildcards.dataset)]
+
+
+def run_seeds(wildcards):
+    """collect_metrics' map of every run of the dataset → [experiment, seed]."""
+    return {run: list(parse_run(config, wildcards.dataset, run)) for run in runs_of(wildcards.dataset)}
 
 
 def manifest_metrics(wildcards):
-    """record_provenance's inputs: the experiment's metric CSVs (so it runs last)."""
+    """record_provenance's inputs: the run's metric CSVs (so it runs last)."""
     return experiment_metric_files(wildcards.dataset, wildcards.experiment)
 
 
 def dataset_export_entries(wildcards):
     """What export_dataset archives under results/<dataset>/: miou.csv, the dataset index and
-    the folders of the experiments the dataset runs (not the generated dataset tree)."""
-    return ["miou.csv", "dataset_index.json"] + dataset_experiments(config, wildcards.dataset)
+    the folders of the dataset's runs (not the generated dataset tree)."""
+    return ["miou.csv", "dataset_index.json"] + runs_of(wildcards.dataset)
 
 
 def input_folder(wildcards, input):

@@ -16,7 +16,7 @@ rule train_seg:
         model_name=experiment_value("seg_model"),
         model=seg_model_config,
         train=seg_section("train"),
-        seed=section("seed"),
+        seed=run_seed,
         device=section("device"),
     threads: seg_train_threads
     conda:

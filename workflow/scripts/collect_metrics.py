@@ -6,5 +6,8 @@ from wsss.utils.runtime import one_line_errors, start_job
 start_job(snakemake.log[0], snakemake.threads)
 with one_line_errors():
     run_collect_metrics(
-        snakemake.input.metrics, snakemake.output[0], classes=snakemake.params.classes
+        snakemake.input.metrics,
+        snakemake.output[0],
+        classes=snakemake.params.classes,
+        runs=snakemake.params.runs,
     )

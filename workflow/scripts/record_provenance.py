@@ -9,7 +9,7 @@ with one_line_errors():
         snakemake.output[0],
         snakemake.input.index,
         dataset=snakemake.wildcards.dataset,
-        experiment=snakemake.wildcards.experiment,
+        experiment=snakemake.params.experiment,
         run=snakemake.wildcards.experiment,
         seed=snakemake.params.seed,
         stages=snakemake.params.stages,
