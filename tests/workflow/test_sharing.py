@@ -1,47 +1,19 @@
-"""Shareable results in the workflow: manifests, exports, seeds, COCO conversion, the report."""
+"""Shareable results in the workflow: exports planned, COCO conversion, seeds (determinism)."""
 
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
 from wsss.data.coco import COCO_CATEGORIES, COCO_CLASSES
 
-REPO = Path(__file__).resolve().parents[2]
-SNAKEMAKE = Path(sys.executable).with_name("snakemake")
-TINY = REPO / "tests" / "workflow" / "tiny.yaml"
 
-
-def snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run the repository's workflow in ``workdir`` (holding its own config.yaml copy)."""
-    if not (workdir / "config.yaml").exists():
-        shutil.copy(REPO / "config.yaml", workdir / "config.yaml")
-    cmd = [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
-    return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=timeout)
-
-
-def write_overlay(path: Path, overlay: dict) -> Path:
-    path.write_text(yaml.safe_dump(overlay))
-    return path
-
-
-def dry_run_jobs(stdout: str) -> list[tuple[str, str]]:
-    """``(rule, block text)`` for every job a ``snakemake -n`` printout lists."""
-    blocks = stdout.split("\nrule ")[1:]
-    return [(b.split(":", 1)[0].strip(), b) for b in blocks]
-
-
-def test_export_and_verify_are_planned(tmp_path):
-    result = snakemake(tmp_path, "-n", "exports/synth/ccnet.verified", "exports/synth.tar.gz")
+def test_export_and_verify_are_planned(tmp_path, workflow):
+    result = workflow.run(tmp_path, "-n", "exports/synth/ccnet.verified", "exports/synth.tar.gz")
     assert result.returncode == 0, result.stderr + result.stdout
-    jobs = dry_run_jobs(result.stdout)
+    jobs = workflow.jobs(result.stdout)
     rules = {rule for rule, _ in jobs}
     assert {"export", "export_dataset", "verify", "record_provenance"} <= rules
     export = next(block for rule, block in jobs if rule == "export")
@@ -50,28 +22,28 @@ def test_export_and_verify_are_planned(tmp_path):
     assert any("experiment=ccnet" in block for block in manifests)
 
 
-def test_missing_coco_source_says_which_key(tmp_path):
-    result = snakemake(tmp_path, "-n", "results/coco/miou.csv")
+def test_missing_coco_source_says_which_key(tmp_path, workflow):
+    result = workflow.run(tmp_path, "-n", "results/coco/miou.csv")
     assert result.returncode != 0
     out = result.stderr + result.stdout
     assert "datasets.coco.coco.source is not set" in out
     assert "annotations/instances_train2014.json" in out
 
 
-def test_coco_conversion_and_check_as_rules(tmp_path, coco_tree):
+def test_coco_conversion_and_check_as_rules(tmp_path, coco_tree, workflow):
     source = tmp_path / "coco2014"
     categories = [{"id": i, "name": name} for i, name in COCO_CATEGORIES]
     coco_tree(source, categories)
-    overlay = write_overlay(
+    overlay = workflow.overlay(
         tmp_path / "coco.yaml", {"datasets": {"coco": {"coco": {"source": str(source)}}}}
     )
-    planned = snakemake(tmp_path, "-n", "results/coco/miou.csv", "--configfile", str(overlay))
+    planned = workflow.run(tmp_path, "-n", "results/coco/miou.csv", "--configfile", str(overlay))
     assert planned.returncode == 0, planned.stderr + planned.stdout
-    rules = {rule for rule, _ in dry_run_jobs(planned.stdout)}
+    rules = {rule for rule, _ in workflow.jobs(planned.stdout)}
     assert {"convert_coco", "check_dataset", "train_cam", "make_pseudo_labels"} <= rules
     assert {"train_seg", "record_provenance", "collect_metrics"} <= rules
     target = "results/coco/dataset_index.json"
-    result = snakemake(tmp_path, "--cores", "1", target, "--configfile", str(overlay))
+    result = workflow.run(tmp_path, "--cores", "1", target, "--configfile", str(overlay))
     assert result.returncode == 0, result.stderr[-3000:]
     index = json.loads((tmp_path / target).read_text())
     assert index["classes"] == list(COCO_CLASSES)
@@ -81,7 +53,7 @@ def test_coco_conversion_and_check_as_rules(tmp_path, coco_tree):
 
 
 @pytest.mark.slow
-def test_seeds_run_repeatably_with_mean_and_std_rows(tmp_path):
+def test_seeds_run_repeatably_with_mean_and_std_rows(tmp_path, workflow):
     overlay = {
         "experiments": {"oracle": {"seeds": [0, 1]}},
         "datasets": {"synth": {"experiments": ["oracle"]}},
@@ -90,8 +62,10 @@ def test_seeds_run_repeatably_with_mean_and_std_rows(tmp_path):
     for name in ("first", "second"):
         workdir = tmp_path / name
         workdir.mkdir()
-        seeds = write_overlay(workdir / "seeds.yaml", overlay)
-        result = snakemake(workdir, "--cores", "2", "--configfile", str(TINY), str(seeds))
+        seeds = workflow.overlay(workdir / "seeds.yaml", overlay)
+        result = workflow.run(
+            workdir, "--cores", "2", "--configfile", str(workflow.tiny), str(seeds)
+        )
         assert result.returncode == 0, result.stderr[-4000:]
         tables.append(workdir / "results" / "synth" / "miou.csv")
     # CPU, same seeds: bit-identical tables

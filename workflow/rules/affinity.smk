@@ -16,7 +16,7 @@ rule make_affinity_labels:
         method=experiment_value("refine"),
         labels=affinity_section("labels"),
         crf=affinity_crf_params,
-    threads: workflow.cores
+    threads: all_cores
     conda:
         "../../envs/wsss.yaml"
     log:
@@ -44,7 +44,7 @@ rule train_affinity:
         radius=affinity_section("radius"),
         seed=run_seed,
         device=section("device"),
-    threads: workflow.cores
+    threads: all_cores
     conda:
         "../../envs/wsss.yaml"
     log:
@@ -68,7 +68,7 @@ rule random_walk:
         method=experiment_value("refine"),
         walk=affinity_section("walk"),
         device=section("device"),
-    threads: workflow.cores
+    threads: all_cores
     conda:
         "../../envs/wsss.yaml"
     log:

@@ -334,6 +334,14 @@ def pretrained(*keys):
     return lookup
 
 
+def all_cores(wildcards):
+    """Every core snakemake was given (1 when it was given none, as for --report)."""
+    try:
+        return workflow.cores
+    except WorkflowError:
+        return 1
+
+
 def seg_train_threads(wildcards):
     """Cores for train_seg. A fully supervised run depends on nothing but the data, so where the
     dataset also runs weak experiments it gets one core and runs beside the CAM chain; weak-label
@@ -343,4 +351,4 @@ def seg_train_threads(wildcards):
     beside_cams = any(EXPERIMENTS[name]["supervision"] == "weak" for name in runs)
     if spec_of(wildcards.experiment)["supervision"] == "full" and beside_cams:
         return 1
-    return workflow.cores
+    return all_cores(wildcards)

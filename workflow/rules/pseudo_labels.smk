@@ -16,7 +16,7 @@ rule make_pseudo_labels:
         bg_threshold=cam_bg_threshold(("pseudo_labels",)),
         ignore_disagreement=section("pseudo_labels", "ignore_disagreement"),
         crf=crf_params,
-    threads: workflow.cores
+    threads: all_cores
     conda:
         "../../envs/wsss.yaml"
     log:

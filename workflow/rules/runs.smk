@@ -126,9 +126,10 @@ def manifest_metrics(wildcards):
 
 
 def dataset_export_entries(wildcards):
-    """What export_dataset archives under results/<dataset>/: miou.csv, the dataset index and
-    the folders of the dataset's runs (not the generated dataset tree)."""
-    return ["miou.csv", "dataset_index.json"] + runs_of(wildcards.dataset)
+    """What export_dataset archives under results/<dataset>/: miou.csv, the dataset index, the
+    report figures (if made) and the folders of the dataset's runs (not the generated dataset
+    tree)."""
+    return ["miou.csv", "dataset_index.json", "report"] + runs_of(wildcards.dataset)
 
 
 def input_folder(wildcards, input):
