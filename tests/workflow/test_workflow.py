@@ -233,6 +233,12 @@ def test_tiny_end_to_end_run_is_complete_and_repeatable(tmp_path):
     # Same seed, same machine: byte-identical results.
     assert runs[0].read_bytes() == runs[1].read_bytes()
 
+    results = tmp_path / "first" / "results" / "synth"
+    for name in set(table.experiment):  # provenance and report for every experiment
+        assert (results / name / "manifest.json").is_file(), name
+        assert (results / "report" / "gallery" / f"{name}.png").is_file(), name
+    assert (results / "report" / "metrics.html").is_file()
+
     exp = tmp_path / "first" / "results" / "synth" / "baseline"
     train_ids = tmp_path / "first" / "results/synth/dataset/ImageSets/Segmentation/train_aug.txt"
     n_train = len(train_ids.read_text().split())

@@ -24,6 +24,7 @@ rule export:
 rule export_dataset:
     input:
         f"{R}/miou.csv",
+        lambda wildcards: report_files(wildcards.dataset),
     output:
         archive="exports/{dataset}.tar.gz",
         checksum="exports/{dataset}.tar.gz.sha256",

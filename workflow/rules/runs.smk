@@ -127,8 +127,7 @@ def manifest_metrics(wildcards):
 
 def dataset_export_entries(wildcards):
     """What export_dataset archives under results/<dataset>/: miou.csv, the dataset index, the
-    report figures (if made) and the folders of the dataset's runs (not the generated dataset
-    tree)."""
+    report figures and the folders of the dataset's runs (not the generated dataset tree)."""
     return ["miou.csv", "dataset_index.json", "report"] + runs_of(wildcards.dataset)
 
 
