@@ -212,8 +212,8 @@ def cam_bg_threshold(key):
     (``("cam", "eval")`` or ``("pseudo_labels",)``)."""
 
     def lookup(wildcards):
-        source = cam_source(wildcards.dataset, mask_source(wildcards.dataset, wildcards.experiment))
-        method = cam_method(source)
+        masks = mask_source(wildcards.dataset, wildcards.experiment)
+        method = cam_method(cam_source(wildcards.dataset, masks))
         spec = DATASETS[wildcards.dataset]
         if method != "cam" and "bg_threshold" in spec["cam_methods"][method]:
             return spec["cam_methods"][method]["bg_threshold"]

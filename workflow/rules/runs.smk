@@ -108,16 +108,19 @@ def runs_of(dataset):
 def experiment_metrics(wildcards):
     """What one dataset's miou.csv gathers, for the experiments it runs
     (datasets.<name>.experiments, default all) at each of their seeds: the metric CSVs."""
-    return [f for run in runs_of(wildcards.dataset) for f in experiment_metric_files(wildcards.dataset, run)]
+    ds = wildcards.dataset
+    return [path for run in runs_of(ds) for path in experiment_metric_files(ds, run)]
 
 
 def experiment_manifests(wildcards):
-    return [f"results/{wildcards.dataset}/{run}/manifest.json" for run in runs_of(wildcards.dataset)]
+    ds = wildcards.dataset
+    return [f"results/{ds}/{run}/manifest.json" for run in runs_of(ds)]
 
 
 def run_seeds(wildcards):
     """collect_metrics' map of every run of the dataset → [experiment, seed]."""
-    return {run: list(parse_run(config, wildcards.dataset, run)) for run in runs_of(wildcards.dataset)}
+    ds = wildcards.dataset
+    return {run: list(parse_run(config, ds, run)) for run in runs_of(ds)}
 
 
 def manifest_metrics(wildcards):
