@@ -184,7 +184,8 @@ def test_tiny_end_to_end_run_is_complete_and_repeatable(tmp_path):
     for name in ("first", "second"):
         workdir = tmp_path / name
         workdir.mkdir()
-        result = snakemake(workdir, "--cores", "2", "--configfile", str(TINY))
+        # ~100 jobs; a quarter hour leaves room for a machine shared with other work
+        result = snakemake(workdir, "--cores", "2", "--configfile", str(TINY), timeout=1800)
         assert result.returncode == 0, result.stderr[-4000:]
         runs.append(workdir / "results" / "synth" / "miou.csv")
 
