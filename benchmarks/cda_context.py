@@ -95,16 +95,9 @@ def main() -> None:
             for exp in EXPERIMENTS
             for stage in ("cam", "pseudo")
         ]
-        cmd = [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "--cores",
-            args.cores,
-            "--configfile",
-            str(overlay),
-        ]
-        subprocess.run([*cmd, *targets], cwd=REPO, check=True)
+        # targets first: --configfile takes every following argument as a config file
+        cmd = [sys.executable, "-m", "snakemake", "--cores", args.cores, *targets]
+        subprocess.run([*cmd, "--configfile", str(overlay)], cwd=REPO, check=True)
     threshold = yaml.safe_load((REPO / "config.yaml").read_text())["datasets"]["synth"]["cam"]
     threshold = threshold["eval"]["bg_threshold"]
     print(

@@ -87,6 +87,15 @@ CAM_CONFIGS = {
             "embed_channels": [4, 4, 8],
         },
     ],
+    "eps": [  # EPS's head on the backbone, and SMAF's with the 1×1 conv-BN-ReLU embedding
+        {"num_fg_classes": 4, "backbone": {**TINY, "output_stride": 8}},
+        {
+            "num_fg_classes": 4,
+            "backbone": {**TINY, "output_stride": 8},
+            "embed_channels": 8,
+            "frozen_embed_bn": True,
+        },
+    ],
 }
 SEG_CASES = [(n, c) for n, cs in SEG_CONFIGS.items() for c in cs]
 CAM_CASES = [(n, c) for n, cs in CAM_CONFIGS.items() for c in cs]
@@ -121,8 +130,9 @@ def _rebuilt_matches(model: torch.nn.Module, build, name: str, x: torch.Tensor) 
     clone.eval()
     with torch.no_grad():
         a, b = model(x), clone(x)
-    a = a["out"] if isinstance(a, dict) else a
-    b = b["out"] if isinstance(b, dict) else b
+    key = "out" if isinstance(a, dict) and "out" in a else "logits"
+    a = a[key] if isinstance(a, dict) else a
+    b = b[key] if isinstance(b, dict) else b
     torch.testing.assert_close(a, b)
 
 
@@ -155,6 +165,15 @@ def test_cam_model_forward_backward(name, cfg):
         logits = model(x)
         assert logits.shape == (2, k) and torch.isfinite(logits).all()
         F.multilabel_soft_margin_loss(logits, torch.randint(0, 2, (2, k)).float()).backward()
+    elif name == "eps":  # fg + bg logits (background last), their GAP, the head's input
+        out = model(x)
+        assert out["logits"].shape == (2, k + 1, 6, 6)
+        torch.testing.assert_close(out["scores"], out["logits"].mean(dim=(2, 3)))
+        # cams: the softmax over all K + 1 channels without the background one
+        torch.testing.assert_close(cams, torch.softmax(model(x)["logits"], 1)[:, :k])
+        out["logits"].square().mean().backward()
+        if cfg.get("frozen_embed_bn"):
+            assert not model.embed[1].training  # the release's accidental frozen BN
     else:  # SEAM/CPN: (fc8 logits, refined maps) with the background channel first
         cam, cam_rv = model(x)
         assert cam.shape == cam_rv.shape == (2, k + 1, 6, 6)
@@ -167,7 +186,7 @@ def test_unknown_names_list_valid_ones():
     with pytest.raises(KeyError, match="deeplab"):
         build_seg_model("segformer", num_classes=3)
     with pytest.raises(KeyError, match="cam"):
-        build_cam_model("eps", num_fg_classes=3)
+        build_cam_model("nope", num_fg_classes=3)
     with pytest.raises(KeyError, match="resnet"):
         CAMClassifier(num_fg_classes=3, backbone={"name": "vgg"})
     with pytest.raises(ValueError, match="name"):

@@ -18,7 +18,7 @@ SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 TINY = REPO / "tests" / "workflow" / "tiny.yaml"
 
 
-def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, *args: str, timeout: int = 1800) -> subprocess.CompletedProcess:
     """Run the repository's workflow in ``workdir`` (which holds its own config.yaml copy)."""
     if not (workdir / "config.yaml").exists():
         shutil.copy(REPO / "config.yaml", workdir / "config.yaml")
@@ -178,14 +178,22 @@ def test_cams_from_experiment_refines_the_baseline_cams(tmp_path, method):
     assert f"results/synth/{method}/pseudo/masks" in jobs["random_walk"].split("log:")[0]
 
 
+REPEATED = ("baseline", "oracle", "seam", "cda", "eps", "smaf", "irn")
+
+
 @pytest.mark.slow
 def test_tiny_end_to_end_run_is_complete_and_repeatable(tmp_path):
     runs = []
-    for name in ("first", "second"):
+    # The second run repeats one experiment of each kind (CAM methods, CDA, SMAF's teacher chain,
+    # a random walk, full supervision): a whole second DAG would double CI time for little more.
+    repeat = write_overlay(
+        tmp_path / "repeat.yaml",
+        {"datasets": {"synth": {"experiments": list(REPEATED)}}},
+    )
+    for name, extra in (("first", []), ("second", [str(repeat)])):
         workdir = tmp_path / name
         workdir.mkdir()
-        # ~100 jobs; a quarter hour leaves room for a machine shared with other work
-        result = snakemake(workdir, "--cores", "2", "--configfile", str(TINY), timeout=1800)
+        result = snakemake(workdir, "--cores", "2", "--configfile", str(TINY), *extra)
         assert result.returncode == 0, result.stderr[-4000:]
         runs.append(workdir / "results" / "synth" / "miou.csv")
 
@@ -231,8 +239,12 @@ def test_tiny_end_to_end_run_is_complete_and_repeatable(tmp_path):
     }
     assert table.miou.between(0, 1).all() and table.pixel_acc.between(0, 1).all()
     assert (table.seed == 0).all()  # every experiment at the dataset's seed
-    # Same seed, same machine: byte-identical results.
-    assert runs[0].read_bytes() == runs[1].read_bytes()
+    # Same seed, same machine: byte-identical rows.
+    first = [
+        line for line in runs[0].read_text().splitlines()[1:] if line.split(",")[1] in REPEATED
+    ]
+    assert runs[1].read_text().splitlines()[1:] == first
+    assert {line.split(",")[1] for line in first} == set(REPEATED)
 
     results = tmp_path / "first" / "results" / "synth"
     for name in set(table.experiment):  # provenance and report for every experiment

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wsss.models.backbones import backbone_from_config
+from wsss.models.backbones import backbone_from_config, backbone_head_groups
 
 __all__ = ["AffinityNet", "BoundaryNet"]
 
@@ -106,16 +106,7 @@ class AffinityNet(nn.Module):
 
     def param_groups(self) -> list[dict]:
         """Trainable parameters split into ``backbone`` (``lr_mult`` 1) and ``head`` (10) groups."""
-        head = [*self.stage_convs.parameters(), *self.fuse.parameters()]
-        groups = [
-            {
-                "name": "backbone",
-                "lr_mult": 1.0,
-                "params": [p for p in self.backbone.parameters() if p.requires_grad],
-            },
-            {"name": "head", "lr_mult": 10.0, "params": [p for p in head if p.requires_grad]},
-        ]
-        return [g for g in groups if g["params"]]
+        return backbone_head_groups(self.backbone, self.stage_convs, self.fuse)
 
 
 class BoundaryNet(nn.Module):

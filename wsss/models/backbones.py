@@ -13,7 +13,13 @@ from torch import nn
 from wsss.models.resnet import ResNet
 from wsss.models.resnet38 import ResNet38
 
-__all__ = ["BACKBONES", "build_backbone", "backbone_from_config", "load_pretrained"]
+__all__ = [
+    "BACKBONES",
+    "build_backbone",
+    "backbone_from_config",
+    "load_pretrained",
+    "backbone_head_groups",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -77,3 +83,18 @@ def backbone_from_config(config: Mapping) -> nn.Module:
     if not isinstance(config, Mapping) or not isinstance(config.get("name"), str):
         raise ValueError(f"backbone config must be a mapping with a 'name' key, got {config!r}")
     return build_backbone(config["name"], **{k: v for k, v in config.items() if k != "name"})
+
+
+def backbone_head_groups(backbone: nn.Module, *heads: nn.Module | None) -> list[dict]:
+    """The usual two optimizer groups: ``backbone`` (``lr_mult`` 1) and every module of ``heads``
+    as ``head`` (10, the IRN/DeepLab convention); frozen parameters and empty groups left out."""
+    head = [p for m in heads if m is not None for p in m.parameters()]
+    groups = [
+        {
+            "name": "backbone",
+            "lr_mult": 1.0,
+            "params": [p for p in backbone.parameters() if p.requires_grad],
+        },
+        {"name": "head", "lr_mult": 10.0, "params": [p for p in head if p.requires_grad]},
+    ]
+    return [g for g in groups if g["params"]]

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wsss.models.backbones import backbone_from_config
+from wsss.models.backbones import backbone_from_config, backbone_head_groups
 from wsss.ops import RCCA
 
 __all__ = ["CCNet", "RCCAHead", "build_dsn_head"]
@@ -182,16 +182,7 @@ class CCNet(nn.Module):
     def param_groups(self) -> list[dict]:
         """Trainable parameters split into ``backbone`` (``lr_mult`` 1) and ``head`` (10) groups;
         the head group holds both the RCCA head and the DSN head."""
-        head = [*self.head.parameters(), *self.aux_head.parameters()]
-        groups = [
-            {
-                "name": "backbone",
-                "lr_mult": 1.0,
-                "params": [p for p in self.backbone.parameters() if p.requires_grad],
-            },
-            {"name": "head", "lr_mult": 10.0, "params": [p for p in head if p.requires_grad]},
-        ]
-        return [g for g in groups if g["params"]]
+        return backbone_head_groups(self.backbone, self.head, self.aux_head)
 
 
 def _upsample(logits: torch.Tensor, size: torch.Size) -> torch.Tensor:

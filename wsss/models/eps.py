@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wsss.models.backbones import backbone_from_config
+from wsss.models.backbones import backbone_from_config, backbone_head_groups
 
 __all__ = ["EPSNet"]
 
@@ -96,13 +96,4 @@ class EPSNet(nn.Module):
 
     def param_groups(self) -> list[dict]:
         """``backbone`` (lr ×1) and ``head`` (embedding + classifier, ×10) parameter groups."""
-        head = [p for m in (self.embed, self.classifier) if m is not None for p in m.parameters()]
-        groups = [
-            {
-                "name": "backbone",
-                "lr_mult": 1.0,
-                "params": [p for p in self.backbone.parameters() if p.requires_grad],
-            },
-            {"name": "head", "lr_mult": 10.0, "params": [p for p in head if p.requires_grad]},
-        ]
-        return [g for g in groups if g["params"]]
+        return backbone_head_groups(self.backbone, self.embed, self.classifier)

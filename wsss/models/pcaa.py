@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wsss.models.backbones import backbone_from_config
+from wsss.models.backbones import backbone_from_config, backbone_head_groups
 from wsss.models.pcaa_attention import CAAM, conv_bn_relu
 
 __all__ = ["PCAA", "CAAHead", "normalize_bins"]
@@ -229,18 +229,7 @@ class PCAA(nn.Module):
         """Trainable parameters split into ``backbone`` (``lr_mult`` 1) and ``head`` (10)
         groups; the head group holds the CAA head and the DSN head. The original trained every
         group at the base lr: pass ``lr_mults={"backbone": 1, "head": 1}`` to reproduce it."""
-        head = [*self.head.parameters()]
-        if self.aux_head is not None:
-            head += [*self.aux_head.parameters()]
-        groups = [
-            {
-                "name": "backbone",
-                "lr_mult": 1.0,
-                "params": [p for p in self.backbone.parameters() if p.requires_grad],
-            },
-            {"name": "head", "lr_mult": 10.0, "params": [p for p in head if p.requires_grad]},
-        ]
-        return [g for g in groups if g["params"]]
+        return backbone_head_groups(self.backbone, self.head, self.aux_head)
 
 
 def _upsample(logits: torch.Tensor, size: torch.Size) -> torch.Tensor:
