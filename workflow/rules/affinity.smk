@@ -44,6 +44,7 @@ rule train_affinity:
         radius=affinity_section("radius"),
         seed=run_seed,
         device=section("device"),
+        sync_bn=config["distributed"]["sync_bn"],
     threads: all_cores
     conda:
         "../../envs/wsss.yaml"

@@ -24,6 +24,7 @@ rule train_cam:
         cda=cda_settings,
         seed=run_seed,
         device=section("device"),
+        sync_bn=config["distributed"]["sync_bn"],
     threads: 1
     conda:
         "../../envs/wsss.yaml"
@@ -72,6 +73,7 @@ rule train_self:
         saliency_dir=saliency_dir,
         seed=run_seed,
         device=section("device"),
+        sync_bn=config["distributed"]["sync_bn"],
     threads: 1
     conda:
         "../../envs/wsss.yaml"

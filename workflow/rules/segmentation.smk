@@ -18,6 +18,7 @@ rule train_seg:
         train=seg_section("train"),
         seed=run_seed,
         device=section("device"),
+        sync_bn=config["distributed"]["sync_bn"],
     threads: seg_train_threads
     conda:
         "../../envs/wsss.yaml"

@@ -1,11 +1,14 @@
 """Rule train_affinity: AffinityNet or IRNet's boundary branch on confident-region labels."""
 
 from wsss.stages.affinity import run_train_affinity
+from wsss.training.launch import run_stage
 from wsss.utils.runtime import one_line_errors, pick_device, start_job
 
 start_job(snakemake.log[0], snakemake.threads, snakemake.params.seed)
 with one_line_errors():
-    run_train_affinity(
+    run_stage(
+        snakemake,
+        run_train_affinity,
         snakemake.input.index,
         snakemake.params.root,
         snakemake.input.labels,

@@ -1,11 +1,14 @@
 """Rule train_cam: multi-label classifier trained from image-level labels."""
 
 from wsss.stages.cam import run_train_cam
+from wsss.training.launch import run_stage
 from wsss.utils.runtime import one_line_errors, pick_device, start_job
 
 start_job(snakemake.log[0], snakemake.threads, snakemake.params.seed)
 with one_line_errors():
-    run_train_cam(
+    run_stage(
+        snakemake,
+        run_train_cam,
         snakemake.input.index,
         snakemake.params.root,
         snakemake.output.model,

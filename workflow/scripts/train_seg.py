@@ -3,11 +3,14 @@
 from pathlib import Path
 
 from wsss.stages.seg import run_train_seg
+from wsss.training.launch import run_stage
 from wsss.utils.runtime import one_line_errors, pick_device, start_job
 
 start_job(snakemake.log[0], snakemake.threads, snakemake.params.seed)
 with one_line_errors():
-    run_train_seg(
+    run_stage(
+        snakemake,
+        run_train_seg,
         snakemake.input.index,
         snakemake.params.root,
         snakemake.output.model,

@@ -1,11 +1,14 @@
 """Rule train_self: SMAF's student, self-trained on its EPS teacher's fused maps."""
 
 from wsss.stages.smaf import run_train_self
+from wsss.training.launch import run_stage
 from wsss.utils.runtime import one_line_errors, pick_device, start_job
 
 start_job(snakemake.log[0], snakemake.threads, snakemake.params.seed)
 with one_line_errors():
-    run_train_self(
+    run_stage(
+        snakemake,
+        run_train_self,
         snakemake.input.index,
         snakemake.params.root,
         snakemake.input.teacher,

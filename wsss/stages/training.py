@@ -12,6 +12,7 @@ from torch.utils.data import Dataset
 import wsss
 from wsss.data.transforms import TrainTransform
 from wsss.io import atomic_path, load_checkpoint, save_checkpoint
+from wsss.training.distributed import is_main_process
 from wsss.training.loop import SeededDataset, train_steps
 from wsss.training.optim import build_optimizer
 
@@ -47,6 +48,10 @@ def train_and_save(
     The checkpoint is a plain dict (``model_name``, ``build_kwargs``, ``state_dict``,
     ``classes``, ``wsss_version``) from which :func:`load_model` rebuilds the
     network; the rolling resume checkpoint lives beside it as ``<out_model>.resume``.
+
+    Under a process group (:func:`wsss.training.launch.launch`) every rank trains and
+    only rank 0 writes; ``train["sync_bn"]`` (set by the launcher from the config's
+    ``distributed.sync_bn``) converts BatchNorm to SyncBatchNorm.
     """
     optimizer = build_optimizer(
         net.param_groups(),
@@ -71,7 +76,10 @@ def train_and_save(
         fingerprint=fingerprint,
         checkpoint_every=train["checkpoint_every"],
         num_workers=train["num_workers"],
+        sync_bn=bool(train.get("sync_bn", False)),
     )
+    if not is_main_process():
+        return
     with atomic_path(out_log) as tmp:
         pd.DataFrame(history).to_csv(tmp, index=False)
     saved = net if saved is None else saved

@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from wsss.io import load_checkpoint, save_checkpoint
+from wsss.training import distributed as ddp
 from wsss.training.optim import set_poly_lr
 
 __all__ = ["SeededDataset", "train_steps", "config_fingerprint", "file_digest"]
@@ -68,6 +69,7 @@ def train_steps(
     log_every: int = 10,
     num_workers: int = 0,
     schedule_steps: int | None = None,
+    sync_bn: bool = False,
 ) -> list[dict]:
     """Train ``model`` for ``steps`` optimizer steps; return the loss history.
 
@@ -79,36 +81,59 @@ def train_steps(
         schedule_steps: the poly schedule's length (default ``steps``). Shorter reproduces
             CDA's quirk: the lr decays to its last value at ``schedule_steps − 1`` and stays
             there, as the originals' PolyOptimizer does past its ``max_step``.
+        sync_bn: with more than one process, convert BatchNorm to SyncBatchNorm (GPU only).
+
+    Under a process group (:mod:`wsss.training.distributed`) each rank trains on its equal
+    slice of every global batch of ``batch_size`` and gradients are averaged over the ranks,
+    so the world follows the one-process run; the logged loss is the mean over the ranks and
+    only rank 0 writes the rolling checkpoint (every rank resumes from it).
+
     Returns:
         ``[{"step", "loss", "lr"}, ...]`` every ``log_every`` steps.
     """
     if len(dataset) < batch_size:
         raise ValueError(f"dataset has {len(dataset)} samples, fewer than batch_size={batch_size}")
+    world, rank = ddp.world_size(), ddp.rank()
+    ddp.check_divisible(batch_size, world)
     resume_path = Path(resume_path)
     horizon = steps if schedule_steps is None else int(schedule_steps)
     step, history = 0, []
     # The model moves first: optimizer.load_state_dict puts its buffers on the params' device.
     model.to(device).train()
+    if world > 1:
+        if sync_bn:
+            model = ddp.convert_sync_batchnorm(model, device)
+        torch.manual_seed(ddp.rank_seed(seed, rank))
     if resume_path.is_file():
         state = load_checkpoint(resume_path)
         if state.get("fingerprint") == fingerprint:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
-            torch.set_rng_state(state["torch_rng"])
-            if device.type == "cuda" and state.get("cuda_rng") is not None:
-                torch.cuda.set_rng_state(state["cuda_rng"], device)
+            rng = state
+            if world > 1 and len(state.get("rank_rng") or []) == world:
+                rng = state["rank_rng"][rank]
+            torch.set_rng_state(rng["torch_rng"])
+            if device.type == "cuda" and rng.get("cuda_rng") is not None:
+                torch.cuda.set_rng_state(rng["cuda_rng"], device)
             step, history = int(state["step"]), list(state["history"])
             log.info("resuming from %s at step %d", resume_path, step)
         else:
             log.info("ignoring %s: it belongs to a different configuration", resume_path)
+    if world > 1:
+        ddp.broadcast_module(model)
+        if ddp.broadcast_int(step, device) != step:
+            raise RuntimeError(f"rank {rank} would resume at step {step}, unlike rank 0")
+    params = [p for group in optimizer.param_groups for p in group["params"]]
 
     per_epoch = len(dataset) // batch_size
-    bar = tqdm(total=steps, initial=step, desc="train", mininterval=5, disable=None)
+    bar = tqdm(total=steps, initial=step, desc="train", mininterval=5, disable=rank or None)
     running = 0.0
     while step < steps:
         epoch, skip = divmod(step, per_epoch)
         dataset.epoch = epoch
         batches = _epoch_batches(len(dataset), batch_size, seed, epoch)[skip:]
+        if world > 1:
+            batches = [ddp.rank_share(b, world, rank) for b in batches]
         # A private generator: creating a loader must not consume the global RNG that dropout
         # uses, or a run resumed mid-epoch would diverge from an uninterrupted one.
         loader = DataLoader(
@@ -121,13 +146,17 @@ def train_steps(
             lr = set_poly_lr(optimizer, min(step, horizon - 1), horizon, poly_power)
             batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
             loss = loss_fn(model, batch)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss became {loss.item()} at step {step}")
+            # the global mean before the check, so that every rank stops together
+            value = loss.detach() if world == 1 else ddp.global_mean(loss)
+            if not torch.isfinite(value):
+                raise FloatingPointError(f"loss became {value.item()} at step {step}")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if world > 1:
+                ddp.average_gradients(params)
             optimizer.step()
             step += 1
-            running += loss.item()
+            running += value.item()
             bar.update(1)
             if step % log_every == 0 or step == steps:
                 n = log_every if step % log_every == 0 else step % log_every
@@ -136,25 +165,28 @@ def train_steps(
                 log.info("step %d/%d loss %.4f lr %.2e", step, steps, running / n, lr)
                 running = 0.0
             if step % checkpoint_every == 0 and step < steps:
-                save_checkpoint(
-                    resume_path,
-                    {
-                        "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "torch_rng": torch.get_rng_state(),
-                        "step": step,
-                        "history": history,
-                        "cuda_rng": torch.cuda.get_rng_state(device)
-                        if device.type == "cuda"
-                        else None,
-                        "fingerprint": fingerprint,
-                    },
-                )
+                extra = {"rank_rng": ddp.gather_rng_states(device)} if world > 1 else {}
+                if rank == 0:
+                    state = _resume_state(model, optimizer, step, history, device, fingerprint)
+                    save_checkpoint(resume_path, {**state, **extra})
             if step >= steps:
                 break
     bar.close()
-    resume_path.unlink(missing_ok=True)
+    if rank == 0:
+        resume_path.unlink(missing_ok=True)
     return history
+
+
+def _resume_state(model, optimizer, step: int, history: list, device, fingerprint: str) -> dict:
+    return {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "step": step,
+        "history": history,
+        "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+        "fingerprint": fingerprint,
+    }
 
 
 def config_fingerprint(*parts: Mapping | list | str | int | float | None) -> str:
