@@ -17,6 +17,7 @@ rule make_affinity_labels:
         labels=affinity_section("labels"),
         crf=affinity_crf_params,
     threads: all_cores
+    resources: **rule_resources("make_affinity_labels")
     conda:
         "../../envs/wsss.yaml"
     log:
@@ -45,6 +46,7 @@ rule train_affinity:
         seed=run_seed,
         device=section("device"),
     threads: all_cores
+    resources: **rule_resources("train_affinity")
     conda:
         "../../envs/wsss.yaml"
     log:
@@ -69,6 +71,7 @@ rule random_walk:
         walk=affinity_section("walk"),
         device=section("device"),
     threads: all_cores
+    resources: **rule_resources("random_walk")
     conda:
         "../../envs/wsss.yaml"
     log:

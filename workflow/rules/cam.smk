@@ -25,6 +25,7 @@ rule train_cam:
         seed=run_seed,
         device=section("device"),
     threads: 1
+    resources: **rule_resources("train_cam")
     conda:
         "../../envs/wsss.yaml"
     log:
@@ -45,6 +46,7 @@ rule make_instance_bank:
         root=dataset_root,
         split=section("stage_splits", "train"),
         ratio_range=section("cda", "ratio_range"),
+    resources: **rule_resources("make_instance_bank")
     conda:
         "../../envs/wsss.yaml"
     log:
@@ -73,6 +75,7 @@ rule train_self:
         seed=run_seed,
         device=section("device"),
     threads: 1
+    resources: **rule_resources("train_self")
     conda:
         "../../envs/wsss.yaml"
     log:
@@ -93,6 +96,7 @@ rule infer_cam:
         infer=cam_config("infer"),
         device=section("device"),
     threads: 1
+    resources: **rule_resources("infer_cam")
     conda:
         "../../envs/wsss.yaml"
     log:
@@ -114,6 +118,7 @@ rule eval_cam:
         gt_dir=split_masks("eval_train"),
         eval=section("cam", "eval"),
         bg_threshold=cam_bg_threshold(("cam", "eval")),
+    resources: **rule_resources("eval_cam")
     conda:
         "../../envs/wsss.yaml"
     log:
