@@ -21,6 +21,8 @@ D=${SLURM_CI_DIR:-/tmp/slurm-ci}
 GPUS=${SLURM_CI_GPUS:-2}
 WAIT=${SLURM_CI_TIMEOUT:-30}
 
+MARK="# written by .ci/local-slurm.sh (one-node CI cluster)"
+
 skip() { echo "local-slurm: $*" >&2; exit 77; }
 
 SUDO=""
@@ -70,7 +72,7 @@ start() {
     # regular files and duplicate names
     gres_types="GresTypes=gpu" gres_node="Gres=gpu:fake:$GPUS"
     $SUDO mkdir -p "$D/fakegpu"
-    : | $SUDO tee /etc/slurm/gres.conf >/dev/null
+    echo "$MARK" | $SUDO tee /etc/slurm/gres.conf >/dev/null
     for i in $(seq 0 $((GPUS - 1))); do
       [ -c "$D/fakegpu/gpu$i" ] || $SUDO mknod "$D/fakegpu/gpu$i" c 1 3
       echo "NodeName=$host Name=gpu Type=fake File=$D/fakegpu/gpu$i" \
@@ -79,7 +81,7 @@ start() {
   fi
 
   $SUDO tee /etc/slurm/slurm.conf >/dev/null <<EOF
-# written by .ci/local-slurm.sh (one-node CI cluster)
+$MARK
 ClusterName=ci
 SlurmctldHost=$host(127.0.0.1)
 SlurmUser=root
@@ -139,6 +141,9 @@ stop() {  # only what start recorded: slurmd, slurmctld, and munged when start l
       stop_pid "$(cat "$D/run/$name.pid")"
       $SUDO rm -f "$D/run/$name.pid"
     fi
+  done
+  for conf in /etc/slurm/slurm.conf /etc/slurm/gres.conf; do  # ours only
+    if [ -f "$conf" ] && [ "$(head -1 "$conf")" = "$MARK" ]; then $SUDO rm -f "$conf"; fi
   done
 }
 
