@@ -5,15 +5,25 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
 
-.PHONY: setup demo test lint cuda-ext bench clean
+.PHONY: setup slurm-profile demo test lint cuda-ext bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) slurm-profile
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# `snakemake --profile slurm` looks for ./slurm, then ~/.config/snakemake/slurm: link the latter to
+# workflow/profiles/slurm, unless something is already there.
+PROFILE_LINK := $(or $(XDG_CONFIG_HOME),$(HOME)/.config)/snakemake/slurm
+slurm-profile:
+	@if [ ! -e "$(PROFILE_LINK)" ] && [ ! -L "$(PROFILE_LINK)" ]; then \
+		mkdir -p "$(dir $(PROFILE_LINK))" && ln -s "$(CURDIR)/workflow/profiles/slurm" "$(PROFILE_LINK)"; \
+	elif [ "$$(readlink -f "$(PROFILE_LINK)")" != "$$(readlink -f workflow/profiles/slurm)" ]; then \
+		echo "$(PROFILE_LINK) exists: left as it is (this repository's: --profile workflow/profiles/slurm)"; \
+	fi
 
 # The whole pipeline on the generated synthetic dataset → results/synth/miou.csv.
 demo: setup

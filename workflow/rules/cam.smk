@@ -26,6 +26,7 @@ rule train_cam:
         device=section("device"),
         sync_bn=config["distributed"]["sync_bn"],
     threads: 1
+    resources: **rule_resources("train_cam")
     conda:
         "../../envs/wsss.yaml"
     log:
@@ -46,6 +47,7 @@ rule make_instance_bank:
         root=dataset_root,
         split=section("stage_splits", "train"),
         ratio_range=section("cda", "ratio_range"),
+    resources: **rule_resources("make_instance_bank")
     conda:
         "../../envs/wsss.yaml"
     log:
@@ -75,6 +77,7 @@ rule train_self:
         device=section("device"),
         sync_bn=config["distributed"]["sync_bn"],
     threads: 1
+    resources: **rule_resources("train_self")
     conda:
         "../../envs/wsss.yaml"
     log:
@@ -95,6 +98,7 @@ rule infer_cam:
         infer=cam_config("infer"),
         device=section("device"),
     threads: 1
+    resources: **rule_resources("infer_cam")
     conda:
         "../../envs/wsss.yaml"
     log:
@@ -116,6 +120,7 @@ rule eval_cam:
         gt_dir=split_masks("eval_train"),
         eval=section("cam", "eval"),
         bg_threshold=cam_bg_threshold(("cam", "eval")),
+    resources: **rule_resources("eval_cam")
     conda:
         "../../envs/wsss.yaml"
     log:

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
+from wsss.cluster import rule_resources as cluster_resources
 from wsss.config import (
     check_references,
     dataset_experiments,
@@ -352,3 +353,18 @@ def seg_train_threads(wildcards):
     if spec_of(wildcards.experiment)["supervision"] == "full" and beside_cams:
         return 1
     return all_cores(wildcards)
+
+
+def rule_resources(rule):
+    """A rule's ``resources:`` from config ``resources:`` (``default`` + the rule's entry; memory
+    and runtime grow by ``retry_scale`` per retry). Partition, account and GPU model are site
+    settings: they live in the SLURM profile (workflow/profiles/slurm)."""
+    return cluster_resources(config.get("resources"), rule)
+
+
+# Light rules stay on the submitting host under a cluster executor (no job start-up per table).
+localrules:
+    collect_metrics,
+    report_table,
+    plot_curves,
+    plot_gallery,

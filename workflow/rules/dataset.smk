@@ -9,6 +9,7 @@ rule make_synthetic_voc:
     params:
         synthetic=synthetic_section("synthetic"),
         classes=synthetic_section("classes"),
+    resources: **rule_resources("make_synthetic_voc")
     conda:
         "../../envs/wsss.yaml"
     log:
@@ -30,6 +31,7 @@ rule convert_coco:
         crowd=coco_section("crowd"),
         dataset=coco_dataset,
         classes=coco_classes,
+    resources: **rule_resources("convert_coco")
     conda:
         "../../envs/wsss.yaml"
     log:
@@ -50,6 +52,7 @@ rule check_dataset:
         splits=section("splits"),
         labels_file=section("labels_file"),
         check_pixels=section("check_pixels"),
+    resources: **rule_resources("check_dataset")
     conda:
         "../../envs/wsss.yaml"
     log:

@@ -13,6 +13,7 @@ rule export:
         arcname="{dataset}/{experiment}",
         exclude=config["export"]["exclude"],
         include=None,
+    resources: **rule_resources("export")
     conda:
         "../../envs/wsss.yaml"
     log:
@@ -33,6 +34,7 @@ rule export_dataset:
         arcname="{dataset}",
         exclude=config["export"]["exclude"],
         include=dataset_export_entries,
+    resources: **rule_resources("export_dataset")
     conda:
         "../../envs/wsss.yaml"
     log:
@@ -46,6 +48,7 @@ rule verify:
         "{archive}.tar.gz",
     output:
         "{archive}.verified",
+    resources: **rule_resources("verify")
     conda:
         "../../envs/wsss.yaml"
     log:

@@ -17,6 +17,7 @@ rule record_provenance:
         device=section("device"),
         root=dataset_root,
         labels_file=section("labels_file"),
+    resources: **rule_resources("record_provenance")
     conda:
         "../../envs/wsss.yaml"
     log:

@@ -17,6 +17,7 @@ rule make_pseudo_labels:
         ignore_disagreement=section("pseudo_labels", "ignore_disagreement"),
         crf=crf_params,
     threads: all_cores
+    resources: **rule_resources("make_pseudo_labels")
     conda:
         "../../envs/wsss.yaml"
     log:
@@ -36,6 +37,7 @@ rule eval_pseudo_labels:
         split=section("stage_splits", "eval_train"),
         gt_dir=split_masks("eval_train"),
         bg_threshold=pseudo_bg_threshold,
+    resources: **rule_resources("eval_pseudo_labels")
     conda:
         "../../envs/wsss.yaml"
     log:

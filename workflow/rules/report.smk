@@ -17,6 +17,7 @@ rule collect_metrics:
     params:
         classes=section("classes"),
         runs=run_seeds,
+    resources: **rule_resources("collect_metrics")
     conda:
         "../../envs/wsss.yaml"
     log:
@@ -40,6 +41,7 @@ rule report_table:
         classes=section("classes"),
         experiments=experiment_facts,
         splits=section("splits"),
+    resources: **rule_resources("report_table")
     conda:
         "../../envs/wsss.yaml"
     log:
@@ -78,6 +80,7 @@ rule plot_curves:
         classes=section("classes"),
         curves=curve_files,
         logs=loss_logs,
+    resources: **rule_resources("plot_curves")
     conda:
         "../../envs/wsss.yaml"
     log:
@@ -107,6 +110,7 @@ rule plot_gallery:
         val_split=section("stage_splits", "eval_val"),
         val_gt=split_masks("eval_val"),
         images=config["report"]["gallery_images"],
+    resources: **rule_resources("plot_gallery")
     conda:
         "../../envs/wsss.yaml"
     log:

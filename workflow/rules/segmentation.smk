@@ -20,6 +20,7 @@ rule train_seg:
         device=section("device"),
         sync_bn=config["distributed"]["sync_bn"],
     threads: seg_train_threads
+    resources: **rule_resources("train_seg")
     conda:
         "../../envs/wsss.yaml"
     log:
@@ -40,6 +41,7 @@ rule infer_seg:
         infer=seg_section("infer"),
         device=section("device"),
     threads: 1
+    resources: **rule_resources("infer_seg")
     conda:
         "../../envs/wsss.yaml"
     log:
@@ -58,6 +60,7 @@ rule eval_seg:
         root=dataset_root,
         split=section("stage_splits", "eval_val"),
         gt_dir=split_masks("eval_val"),
+    resources: **rule_resources("eval_seg")
     conda:
         "../../envs/wsss.yaml"
     log:
