@@ -99,6 +99,7 @@ def resumable_dir(out_dir: str | os.PathLike, fingerprint: str) -> Iterator[Path
 
 
 def _single_threaded_worker() -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"  # in the worker only: one core per process
     torch.set_num_threads(1)
 
 
@@ -112,7 +113,6 @@ def map_images(work: Callable[[str], None], ids: Sequence[str], processes: int =
             work(image_id)
             _progress(n, len(ids))
         return
-    os.environ["OMP_NUM_THREADS"] = "1"  # inherited by the workers
     chunk = max(1, min(16, len(ids) // (4 * processes)))
     with multiprocessing.get_context("fork").Pool(processes, _single_threaded_worker) as pool:
         for n, _ in enumerate(pool.imap_unordered(work, ids, chunksize=chunk), start=1):
