@@ -17,6 +17,7 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/sharding.smk"
 include: "workflow/rules/runs.smk"
 include: "workflow/rules/report_inputs.smk"
 include: "workflow/rules/dataset.smk"

@@ -62,7 +62,7 @@ rule random_walk:
         cams=cam_file("maps"),
         model=f"{X}/affinity/model.pt",
     output:
-        directory(f"{X}/pseudo/masks"),
+        directory(sharded("pseudo_labels", f"{X}/pseudo/masks")),
     wildcard_constraints:
         experiment=refined_by("affinitynet", "irn"),
     params:
@@ -76,6 +76,6 @@ rule random_walk:
     conda:
         "../../envs/wsss.yaml"
     log:
-        "logs/random_walk/{dataset}/{experiment}.log",
+        sharded_log("pseudo_labels", "logs/random_walk/{dataset}/{experiment}.log"),
     script:
         "../scripts/random_walk.py"

@@ -91,7 +91,7 @@ rule infer_cam:
         index=f"{R}/dataset_index.json",
         model=f"{X}/cam/model.pt",
     output:
-        directory(f"{X}/cam/maps"),
+        directory(sharded("infer_cam", f"{X}/cam/maps")),
     params:
         root=dataset_root,
         split=section("stage_splits", "train"),
@@ -102,7 +102,7 @@ rule infer_cam:
     conda:
         "../../envs/wsss.yaml"
     log:
-        "logs/infer_cam/{dataset}/{experiment}.log",
+        sharded_log("infer_cam", "logs/infer_cam/{dataset}/{experiment}.log"),
     script:
         "../scripts/infer_cam.py"
 

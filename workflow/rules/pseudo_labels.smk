@@ -7,7 +7,7 @@ rule make_pseudo_labels:
         index=f"{R}/dataset_index.json",
         cams=cam_file("maps"),
     output:
-        directory(f"{X}/pseudo/masks"),
+        directory(sharded("pseudo_labels", f"{X}/pseudo/masks")),
     wildcard_constraints:
         experiment=refined_by("crf"),
     params:
@@ -21,7 +21,7 @@ rule make_pseudo_labels:
     conda:
         "../../envs/wsss.yaml"
     log:
-        "logs/make_pseudo_labels/{dataset}/{experiment}.log",
+        sharded_log("pseudo_labels", "logs/make_pseudo_labels/{dataset}/{experiment}.log"),
     script:
         "../scripts/make_pseudo_labels.py"
 

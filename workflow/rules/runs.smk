@@ -60,11 +60,12 @@ def job_spec(rule_name, **wildcards):
     proxy = getattr(rules, rule_name)
     wc = SimpleNamespace(**wildcards)
     params = {k: v(wc) if callable(v) else v for k, v in proxy.params.items()}
+    shard = {"scatteritem": first_shard(rule_name)}  # a sharded rule: its first shard's log
     return {
         "rule": rule_name,
         "params": params,
-        "log": str(proxy.log[0]).format(**wildcards),
-        "outputs": [str(f).format(**wildcards) for f in proxy.output],
+        "log": str(proxy.log[0]).format(**wildcards, **shard),
+        "outputs": [unsharded(str(f)).format(**wildcards) for f in proxy.output],
     }
 
 

@@ -34,7 +34,7 @@ rule infer_seg:
         index=f"{R}/dataset_index.json",
         model=f"{X}/seg/model.pt",
     output:
-        directory(f"{X}/seg/predictions"),
+        directory(sharded("infer_seg", f"{X}/seg/predictions")),
     params:
         root=dataset_root,
         split=section("stage_splits", "eval_val"),
@@ -45,7 +45,7 @@ rule infer_seg:
     conda:
         "../../envs/wsss.yaml"
     log:
-        "logs/infer_seg/{dataset}/{experiment}.log",
+        sharded_log("infer_seg", "logs/infer_seg/{dataset}/{experiment}.log"),
     script:
         "../scripts/infer_seg.py"
 

@@ -1,6 +1,7 @@
 """Rule infer_cam: multi-scale + flip CAMs, one .npz per image."""
 
 from wsss.stages.cam import run_infer_cam
+from wsss.stages.sharding import parse_shard
 from wsss.utils.runtime import one_line_errors, pick_device, start_job
 
 start_job(snakemake.log[0], snakemake.threads)
@@ -15,4 +16,5 @@ with one_line_errors():
         flip=snakemake.params.infer["flip"],
         normalization=snakemake.params.infer.get("normalization", "max"),
         device=pick_device(snakemake.params.device),
+        shard=parse_shard(getattr(snakemake.wildcards, "scatteritem", None)),
     )

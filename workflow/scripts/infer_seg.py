@@ -1,6 +1,7 @@
 """Rule infer_seg: palette PNG predictions on the evaluation split."""
 
 from wsss.stages.seg import run_infer_seg
+from wsss.stages.sharding import parse_shard
 from wsss.utils.runtime import one_line_errors, pick_device, start_job
 
 start_job(snakemake.log[0], snakemake.threads)
@@ -17,4 +18,5 @@ with one_line_errors():
         mode=snakemake.params.infer.get("mode", "whole"),
         crop_size=snakemake.params.infer.get("crop_size"),
         stride=snakemake.params.infer.get("stride"),
+        shard=parse_shard(getattr(snakemake.wildcards, "scatteritem", None)),
     )

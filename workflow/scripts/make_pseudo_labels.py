@@ -1,6 +1,7 @@
 """Rule make_pseudo_labels: background threshold + dense CRF → palette PNG pseudo masks."""
 
 from wsss.stages.pseudo import run_make_pseudo_labels
+from wsss.stages.sharding import parse_shard
 from wsss.utils.runtime import one_line_errors, start_job
 
 start_job(snakemake.log[0], 1)  # the process pool, not torch, uses the cores here
@@ -15,4 +16,5 @@ with one_line_errors():
         crf=snakemake.params.crf,
         ignore_disagreement=snakemake.params.ignore_disagreement,
         processes=snakemake.threads,
+        shard=parse_shard(getattr(snakemake.wildcards, "scatteritem", None)),
     )

@@ -1,6 +1,7 @@
 """Rule random_walk: CAM seeds propagated over learned affinities → palette PNG pseudo masks."""
 
 from wsss.stages.affinity import run_random_walk
+from wsss.stages.sharding import parse_shard
 from wsss.utils.runtime import one_line_errors, pick_device, start_job
 
 start_job(snakemake.log[0], snakemake.threads)
@@ -15,4 +16,5 @@ with one_line_errors():
         method=snakemake.params.method,
         walk=snakemake.params.walk,
         device=pick_device(snakemake.params.device),
+        shard=parse_shard(getattr(snakemake.wildcards, "scatteritem", None)),
     )

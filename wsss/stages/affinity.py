@@ -38,6 +38,7 @@ from wsss.stages.common import (
     load_image_and_cams,
     write_manifest,
 )
+from wsss.stages.sharding import write_images
 from wsss.stages.training import load_model, train_and_save
 from wsss.training.affinity_losses import affinitynet_loss, irn_affinity_loss
 from wsss.training.loop import config_fingerprint, file_digest
@@ -280,24 +281,23 @@ def run_random_walk(
     method: str,
     walk: Mapping,
     device: torch.device,
+    shard: tuple[int, int] = (1, 1),
 ) -> None:
-    """Random-walk pseudo masks (palette PNGs) for every image of ``split``."""
+    """Random-walk pseudo masks (palette PNGs) for the ``shard`` (k, n) of ``split``'s images,
+    resumably (:func:`~wsss.stages.sharding.write_images`)."""
     _check_method(method)
     ids = DatasetIndex(index_path).ids(split)
     net = load_model(model_path, build_affinity_model, device)
     one_label = _irn_label if method == "irn" else _affinitynet_label
-    with atomic_dir(out_dir) as tmp:
-        for image_id in ids:
-            image, cam = load_image_and_cams(root, cam_dir, image_id)
-            label = one_label(net, image, cam, walk, device)
-            save_label_png(tmp / f"{image_id}.png", label.astype(np.uint8), voc_palette())
-        write_manifest(
-            tmp,
-            stage="random_walk",
-            split=split,
-            count=len(ids),
-            method=method,
-            walk=dict(walk),
-            model=file_digest(model_path),
-        )
-    log.info("wrote %d random-walk pseudo masks to %s", len(ids), out_dir)
+
+    def one_mask(image_id: str, folder: Path) -> None:
+        image, cam = load_image_and_cams(root, cam_dir, image_id)
+        label = one_label(net, image, cam, walk, device)
+        save_label_png(folder / f"{image_id}.png", label.astype(np.uint8), voc_palette())
+
+    manifest = dict(stage="random_walk", split=split, count=len(ids), method=method)
+    manifest.update(walk=dict(walk), model=file_digest(model_path))
+    inputs = [index_path, cam_dir]  # the model: in the manifest
+    write_images(
+        out_dir, ids, one_mask, suffix=".png", manifest=manifest, inputs=inputs, shard=shard
+    )

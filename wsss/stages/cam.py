@@ -32,12 +32,11 @@ from wsss.models import build_cam_model
 from wsss.models.backbones import load_pretrained
 from wsss.stages.common import (
     DatasetIndex,
-    atomic_dir,
     check_same_size,
     metrics_row,
-    write_manifest,
     write_rows,
 )
+from wsss.stages.sharding import write_images
 from wsss.stages.training import load_model, train_and_save
 from wsss.training.cam_losses import cpn_loss, seam_loss
 from wsss.training.eps_losses import eps_loss
@@ -219,38 +218,35 @@ def run_infer_cam(
     flip: bool,
     device: torch.device,
     normalization: str = "max",
+    shard: tuple[int, int] = (1, 1),
 ) -> None:
     """Write ``<id>.npz`` (keys, high_res) for every image of ``split`` (present classes only),
-    each map normalised as ``normalization`` says (:func:`normalize_present`)."""
+    each map normalised as ``normalization`` says (:func:`normalize_present`); the ``shard``
+    (k, n) of them, resumably (:func:`~wsss.stages.sharding.write_images`)."""
     index = DatasetIndex(index_path)
     net = load_model(model_path, build_cam_model, device)
     stride = net.backbone.output_stride
-    ids = index.ids(split)
-    with atomic_dir(out_dir) as tmp:
-        for n, image_id in enumerate(ids):
-            image = normalize_image(load_image(image_path(root, image_id)))
-            keys, high_res = fuse_cams(
-                net,
-                image.to(device),
-                index.labels(image_id),
-                scales=scales,
-                flip=flip,
-                stride=stride,
-                normalization=normalization,
-            )
-            save_cam_npz(tmp / f"{image_id}.npz", keys=keys, high_res=high_res)
-            if (n + 1) % 100 == 0:
-                log.info("CAMs for %d/%d images", n + 1, len(ids))
-        write_manifest(
-            tmp,
-            stage="infer_cam",
-            split=split,
-            count=len(ids),
+
+    def one_cam(image_id: str, folder: Path) -> None:
+        image = normalize_image(load_image(image_path(root, image_id)))
+        keys, high_res = fuse_cams(
+            net,
+            image.to(device),
+            index.labels(image_id),
             scales=scales,
             flip=flip,
+            stride=stride,
             normalization=normalization,
-            device=str(device),
         )
+        save_cam_npz(folder / f"{image_id}.npz", keys=keys, high_res=high_res)
+
+    ids = index.ids(split)
+    manifest = dict(stage="infer_cam", split=split, count=len(ids), scales=scales, flip=flip)
+    manifest.update(normalization=normalization, device=str(device))
+    inputs = [index_path, model_path]
+    write_images(
+        out_dir, ids, one_cam, suffix=".npz", manifest=manifest, inputs=inputs, shard=shard
+    )
 
 
 def run_eval_cam(

@@ -13,14 +13,12 @@ from wsss.io import save_label_png
 from wsss.refine.pseudo_labels import crf_pseudo_label
 from wsss.stages.common import (
     DatasetIndex,
-    atomic_dir,
-    for_each_id,
     label_folder_confusion,
     load_image_and_cams,
     metrics_row,
-    write_manifest,
     write_rows,
 )
+from wsss.stages.sharding import write_images
 
 __all__ = ["run_make_pseudo_labels", "run_eval_pseudo_labels"]
 
@@ -29,10 +27,10 @@ log = logging.getLogger(__name__)
 
 def _one_pseudo_label(
     image_id: str,
+    out_dir: Path,
     *,
     root: Path,
     cam_dir: Path,
-    out_dir: Path,
     bg_threshold: float,
     crf: Mapping,
     ignore_disagreement: bool,
@@ -60,30 +58,39 @@ def run_make_pseudo_labels(
     crf: Mapping,
     ignore_disagreement: bool,
     processes: int = 1,
+    shard: tuple[int, int] = (1, 1),
 ) -> None:
-    """One pseudo mask per image of ``split`` (CRF-refined, 255 = ignore where configured)."""
+    """One pseudo mask per image of ``split`` (CRF-refined, 255 = ignore where configured): the
+    ``shard`` (k, n) of them, resumably, in a pool of ``processes`` workers
+    (:func:`~wsss.stages.sharding.write_images`)."""
     ids = DatasetIndex(index_path).ids(split)
-    with atomic_dir(out_dir) as tmp:
-        work = partial(
-            _one_pseudo_label,
-            root=Path(root),
-            cam_dir=Path(cam_dir),
-            out_dir=tmp,
-            bg_threshold=bg_threshold,
-            crf=dict(crf),
-            ignore_disagreement=ignore_disagreement,
-        )
-        for_each_id(work, ids, processes)
-        write_manifest(
-            tmp,
-            stage="make_pseudo_labels",
-            split=split,
-            count=len(ids),
-            bg_threshold=bg_threshold,
-            crf=dict(crf),
-            ignore_disagreement=ignore_disagreement,
-        )
-    log.info("wrote %d pseudo masks to %s", len(ids), out_dir)
+    work = partial(
+        _one_pseudo_label,
+        root=Path(root),
+        cam_dir=Path(cam_dir),
+        bg_threshold=bg_threshold,
+        crf=dict(crf),
+        ignore_disagreement=ignore_disagreement,
+    )
+    manifest = dict(
+        stage="make_pseudo_labels",
+        split=split,
+        count=len(ids),
+        bg_threshold=bg_threshold,
+        crf=dict(crf),
+        ignore_disagreement=ignore_disagreement,
+    )
+    write_images(
+        out_dir,
+        ids,
+        work,
+        suffix=".png",
+        manifest=manifest,
+        inputs=[index_path, cam_dir],
+        shard=shard,
+        processes=processes,
+    )
+    log.info("wrote the pseudo masks of shard %d of %d to %s", *shard, out_dir)
 
 
 def run_eval_pseudo_labels(

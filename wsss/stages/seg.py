@@ -18,12 +18,11 @@ from wsss.models.backbones import load_pretrained
 from wsss.models.prediction import multiscale_probs, sliding_window_probs
 from wsss.stages.common import (
     DatasetIndex,
-    atomic_dir,
     label_folder_confusion,
     metrics_row,
-    write_manifest,
     write_rows,
 )
+from wsss.stages.sharding import write_images
 from wsss.stages.training import load_model, train_and_save
 from wsss.training.loop import config_fingerprint, file_digest
 from wsss.training.losses import segmentation_loss
@@ -188,10 +187,12 @@ def run_infer_seg(
     mode: str = "whole",
     crop_size: int | None = None,
     stride: int | None = None,
+    shard: tuple[int, int] = (1, 1),
 ) -> None:
     """Palette PNG predictions ``<out_dir>/<id>.png`` for ``split``: the argmax of the
     probabilities :func:`seg_predictor` gives (``mode``, ``crop_size``, ``stride``,
-    ``scales``, ``flip`` as there)."""
+    ``scales``, ``flip`` as there); the ``shard`` (k, n) of them, resumably
+    (:func:`~wsss.stages.sharding.write_images`)."""
     index = DatasetIndex(index_path)
     ids = index.ids(split)
     files = index.files(root, split)
@@ -206,23 +207,32 @@ def run_infer_seg(
         crop_size=crop_size,
         stride=stride,
     )
-    with atomic_dir(out_dir) as tmp:
-        for image_id in ids:
-            image = normalize_image(load_image(files.image_path(image_id))).to(device)
-            pred = predict(image).argmax(0)
-            save_label_png(tmp / f"{image_id}.png", pred.cpu().numpy().astype(np.uint8), palette)
-        write_manifest(
-            tmp,
-            stage="infer_seg",
-            split=split,
-            count=len(ids),
-            mode=mode,
-            crop_size=crop_size,
-            stride=stride,
-            scales=scales,
-            flip=flip,
-            device=str(device),
-        )
+
+    def one_prediction(image_id: str, folder: Path) -> None:
+        image = normalize_image(load_image(files.image_path(image_id))).to(device)
+        pred = predict(image).argmax(0)
+        save_label_png(folder / f"{image_id}.png", pred.cpu().numpy().astype(np.uint8), palette)
+
+    manifest = dict(
+        stage="infer_seg",
+        split=split,
+        count=len(ids),
+        mode=mode,
+        crop_size=crop_size,
+        stride=stride,
+        scales=scales,
+        flip=flip,
+        device=str(device),
+    )
+    write_images(
+        out_dir,
+        ids,
+        one_prediction,
+        suffix=".png",
+        manifest=manifest,
+        inputs=[index_path, model_path],
+        shard=shard,
+    )
 
 
 def run_eval_seg(

@@ -1,0 +1,219 @@
+"""Sharded, resumable per-image stages: id slices, side folders, a worker pool, shard merging."""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import logging
+import multiprocessing
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+
+import torch
+
+from wsss.io import read_json
+from wsss.stages.common import atomic_dir, write_manifest
+from wsss.training.loop import config_fingerprint, file_digest
+
+__all__ = [
+    "parse_shard",
+    "shard_ids",
+    "input_stamp",
+    "resumable_dir",
+    "map_images",
+    "write_images",
+    "merge_shards",
+]
+
+log = logging.getLogger(__name__)
+
+_ITEM = re.compile(r"([0-9]+)-of-([0-9]+)")
+MANIFEST = "manifest.json"
+
+
+def parse_shard(item: str | None) -> tuple[int, int]:
+    """Snakemake's scatter item ``"k-of-n"`` → ``(k, n)``; ``None`` (an unsharded job) →
+    ``(1, 1)``.
+
+    Raises:
+        ValueError: ``item`` is not ``k-of-n`` with 1 ≤ k ≤ n.
+    """
+    if item is None:
+        return 1, 1
+    match = _ITEM.fullmatch(item)
+    if not match or not 1 <= int(match.group(1)) <= int(match.group(2)):
+        raise ValueError(f"shard {item!r} is not 'k-of-n' with 1 <= k <= n")
+    return int(match.group(1)), int(match.group(2))
+
+
+def shard_ids(ids: Sequence[str], k: int, n: int) -> list[str]:
+    """Shard ``k`` (1-based) of ``n``: a contiguous slice of ``sorted(ids)``; shard sizes
+    differ by at most one (the first ``len(ids) % n`` shards hold one id more).
+
+    Raises:
+        ValueError: ``n`` < 1 or ``k`` outside 1..n.
+    """
+    if n < 1 or not 1 <= k <= n:
+        raise ValueError(f"shard {k} of {n}: need n >= 1 and 1 <= k <= n")
+    ordered = sorted(ids)
+    size, extra = divmod(len(ordered), n)
+    start = (k - 1) * size + min(k - 1, extra)
+    return ordered[start : start + size + (k <= extra)]
+
+
+def input_stamp(path: str | os.PathLike) -> list:
+    """What identifies one input of a stage: a file's sha256; for a stage folder, its manifest's
+    sha256 and modification time (a rewritten folder gets a new stamp even when its settings,
+    and so its manifest, are unchanged)."""
+    path = Path(path)
+    if path.is_dir():
+        manifest = path / MANIFEST
+        return [file_digest(manifest), manifest.stat().st_mtime_ns if manifest.is_file() else None]
+    return [file_digest(path)]
+
+
+@contextlib.contextmanager
+def resumable_dir(out_dir: str | os.PathLike, fingerprint: str) -> Iterator[Path]:
+    """Yield the side folder ``.<name>.partial-<fingerprint>`` beside ``out_dir``, which
+    replaces ``out_dir`` when the block succeeds and is kept when it fails.
+
+    Files in it survive an interrupted job (Snakemake deletes only declared outputs), so a
+    rerun with the same fingerprint resumes. On entry, the side folders of other fingerprints
+    (another configuration or input) and hidden temporaries of the atomic writers (files an
+    interrupted write left) are removed: every remaining file is complete and current.
+    """
+    out = Path(out_dir)
+    side = out.with_name(f".{out.name}.partial-{fingerprint}")
+    for stale in glob.glob(glob.escape(str(out.with_name(f".{out.name}.partial-"))) + "*"):
+        if Path(stale) != side:
+            shutil.rmtree(stale, ignore_errors=True)
+    side.mkdir(parents=True, exist_ok=True)
+    for temporary in side.glob(".*"):
+        temporary.unlink()
+    yield side
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(side, out)
+
+
+def _single_threaded_worker() -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"  # in the worker only: one core per process
+    torch.set_num_threads(1)
+
+
+def map_images(work: Callable[[str], None], ids: Sequence[str], processes: int = 1) -> None:
+    """``work(image_id)`` for every id; with ``processes`` > 1 in a pool of forked workers,
+    each with one torch/OpenMP thread (``work`` must then be picklable: a module-level
+    function or a partial of one). Each image is computed alone, so the pool changes no
+    result."""
+    if processes <= 1 or len(ids) <= 1:
+        for n, image_id in enumerate(ids, start=1):
+            work(image_id)
+            _progress(n, len(ids))
+        return
+    chunk = max(1, min(16, len(ids) // (4 * processes)))
+    with multiprocessing.get_context("fork").Pool(processes, _single_threaded_worker) as pool:
+        for n, _ in enumerate(pool.imap_unordered(work, ids, chunksize=chunk), start=1):
+            _progress(n, len(ids))
+
+
+def _progress(done: int, total: int) -> None:
+    if done % 100 == 0 or done == total:
+        log.info("%d/%d images", done, total)
+
+
+class _Bound:
+    """``work(image_id, folder)`` with ``folder`` fixed (picklable, unlike a lambda)."""
+
+    def __init__(self, work: Callable[[str, Path], None], folder: Path) -> None:
+        self.work, self.folder = work, folder
+
+    def __call__(self, image_id: str) -> None:
+        self.work(image_id, self.folder)
+
+
+def write_images(
+    out_dir: str | os.PathLike,
+    ids: Sequence[str],
+    work: Callable[[str, Path], None],
+    *,
+    suffix: str,
+    manifest: Mapping,
+    inputs: Sequence[str | os.PathLike] = (),
+    shard: tuple[int, int] = (1, 1),
+    processes: int = 1,
+) -> None:
+    """The per-image loop of a (sharded) stage, resumable: ``work(image_id, folder)`` writes
+    ``folder/<image_id><suffix>`` atomically for each id of ``shard`` (:func:`shard_ids`)
+    that is not there yet; then ``manifest`` is written and the folder becomes ``out_dir``.
+
+    ``manifest`` describes the whole stage (``count`` = every id), so the shards' manifests
+    are equal and :func:`merge_shards` keeps one. The side folder (:func:`resumable_dir`) is
+    named by a hash of ``manifest``, the shard's ids and the stamps of ``inputs``
+    (:func:`input_stamp`): a rerun reuses only images of the same settings and inputs.
+    """
+    mine = shard_ids(ids, *shard)
+    stamps = [input_stamp(p) for p in inputs]
+    fingerprint = config_fingerprint(dict(manifest), list(shard), mine, stamps)
+    with resumable_dir(out_dir, fingerprint) as folder:
+        todo = [i for i in mine if not (folder / f"{i}{suffix}").is_file()]
+        log.info(
+            "shard %d of %d: %d images, %d already done, computing %d",
+            *shard,
+            len(mine),
+            len(mine) - len(todo),
+            len(todo),
+        )
+        map_images(_Bound(work, folder), todo, processes)
+        write_manifest(folder, **manifest)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another file system, or no hard links there
+        shutil.copy2(source, target)
+
+
+def merge_shards(shard_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike) -> None:
+    """Merge shard folders into ``out_dir`` (hard links where possible, else copies): their
+    files and one copy of their (equal) manifests; hidden files (Snakemake's directory
+    timestamps) are left out.
+
+    Raises:
+        ValueError: naming the shard when manifests differ, a file name is in two shards, or
+            the files do not add up to the manifest's ``count``.
+    """
+    dirs = [Path(d) for d in shard_dirs]
+    if not dirs:
+        raise ValueError(f"no shard folders to merge into {out_dir}")
+    manifest = (dirs[0] / MANIFEST).read_bytes()
+    owner: dict[str, Path] = {}
+    for folder in dirs:
+        if (folder / MANIFEST).read_bytes() != manifest:
+            raise ValueError(
+                f"{folder / MANIFEST} differs from {dirs[0] / MANIFEST}: the shards were made "
+                "with different settings; rerun them"
+            )
+        for name in sorted(os.listdir(folder)):
+            if name == MANIFEST or name.startswith("."):  # Snakemake's .snakemake_timestamp
+                continue
+            if name in owner:
+                raise ValueError(f"{name} is in two shards: {owner[name]} and {folder}")
+            owner[name] = folder
+    count = _manifest_count(dirs[0] / MANIFEST)
+    if count is not None and count != len(owner):
+        raise ValueError(
+            f"the shards {dirs[0].parent} hold {len(owner)} files, their manifest says {count}"
+        )
+    with atomic_dir(out_dir) as tmp:
+        for name, folder in owner.items():
+            _link_or_copy(folder / name, tmp / name)
+        _link_or_copy(dirs[0] / MANIFEST, tmp / MANIFEST)
+    log.info("merged %d shards (%d files) into %s", len(dirs), len(owner), out_dir)
+
+
+def _manifest_count(path: Path) -> int | None:
+    return read_json(path).get("count")
