@@ -70,6 +70,7 @@ for _key, _folder in [
                 shard_folders(_key, f"{X}/{_folder}"),
             output:
                 directory(f"{X}/{_folder}"),
+            localrule: True  # hard links only: no cluster job for it
             threads: 1
             conda:
                 "../../envs/wsss.yaml"
