@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -179,6 +180,23 @@ def test_cams_from_experiment_refines_the_baseline_cams(tmp_path, method):
 
 
 REPEATED = ("baseline", "oracle", "seam", "cda", "eps", "smaf", "irn")
+SHARDED = {"infer_cam": 2, "pseudo_labels": 2, "infer_seg": 2}
+SHARDED_FOLDERS = [  # (experiment, folder) written by a sharded stage: CAMs, CRF, walk, seg
+    ("baseline", "cam/maps"),
+    ("baseline", "pseudo/masks"),
+    ("irn", "pseudo/masks"),
+    ("baseline", "seg/predictions"),
+]
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    """A folder's files (not Snakemake's hidden .snakemake_timestamp) and their bytes."""
+    files = [p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    return {str(p.relative_to(folder)): p.read_bytes() for p in files}
+
+
+def _manifest(experiment: Path) -> dict:
+    return json.loads((experiment / "manifest.json").read_text())
 
 
 @pytest.mark.slow
@@ -186,9 +204,10 @@ def test_tiny_end_to_end_run_is_complete_and_repeatable(tmp_path):
     runs = []
     # The second run repeats one experiment of each kind (CAM methods, CDA, SMAF's teacher chain,
     # a random walk, full supervision): a whole second DAG would double CI time for little more.
+    # It also runs the per-image stages in two shards each: sharded outputs must equal unsharded.
     repeat = write_overlay(
         tmp_path / "repeat.yaml",
-        {"datasets": {"synth": {"experiments": list(REPEATED)}}},
+        {"datasets": {"synth": {"experiments": list(REPEATED)}}, "shards": SHARDED},
     )
     for name, extra in (("first", []), ("second", [str(repeat)])):
         workdir = tmp_path / name
@@ -245,6 +264,17 @@ def test_tiny_end_to_end_run_is_complete_and_repeatable(tmp_path):
     ]
     assert runs[1].read_text().splitlines()[1:] == first
     assert {line.split(",")[1] for line in first} == set(REPEATED)
+    # Sharded (second run) vs unsharded (first run): identical per-image files and config hash.
+    for experiment, folder in SHARDED_FOLDERS:
+        one, two = (tmp_path / run / "results/synth" / experiment for run in ("first", "second"))
+        assert len(_files(one / folder)) > 1, (experiment, folder)
+        assert _files(two / folder) == _files(one / folder), (experiment, folder)
+        assert _manifest(two)["config_hash"] == _manifest(one)["config_hash"], experiment
+    shards = tmp_path / "second/results/synth/shards/baseline/cam/maps"
+    assert sorted(p.name for p in shards.iterdir()) == ["1-of-2", "2-of-2"]
+    stages = _manifest(tmp_path / "second/results/synth/baseline")["stages"]
+    assert stages["baseline/infer_cam"]["log"] == "logs/infer_cam/synth/baseline/1-of-2.log"
+    assert not (tmp_path / "first/results/synth/shards").exists()
 
     results = tmp_path / "first" / "results" / "synth"
     for name in set(table.experiment):  # provenance and report for every experiment
