@@ -16,9 +16,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # `snakemake --profile slurm` looks for ./slurm, then ~/.config/snakemake/slurm: link the latter to
-# workflow/profiles/slurm, unless something is already there.
+# workflow/profiles/slurm, unless something is already there (a dangling link, e.g. to a deleted
+# clone, is replaced).
 PROFILE_LINK := $(or $(XDG_CONFIG_HOME),$(HOME)/.config)/snakemake/slurm
 slurm-profile:
+	@if [ -L "$(PROFILE_LINK)" ] && [ ! -e "$(PROFILE_LINK)" ]; then rm "$(PROFILE_LINK)"; fi
 	@if [ ! -e "$(PROFILE_LINK)" ] && [ ! -L "$(PROFILE_LINK)" ]; then \
 		mkdir -p "$(dir $(PROFILE_LINK))" && ln -s "$(CURDIR)/workflow/profiles/slurm" "$(PROFILE_LINK)"; \
 	elif [ "$$(readlink -f "$(PROFILE_LINK)")" != "$$(readlink -f workflow/profiles/slurm)" ]; then \
