@@ -48,3 +48,14 @@ def test_checkpoint_refuses_arbitrary_pickles(tmp_path):
         load_checkpoint(tmp_path / "evil.pt")
     with pytest.raises(FileNotFoundError, match="missing.pt"):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_equal_checkpoints_are_equal_bytes_whatever_their_file_name(tmp_path):
+    # Shared results are compared by checksum: a file name must not leak into the bytes.
+    payload = {"state_dict": {"w": torch.arange(6.0).reshape(2, 3)}, "step": 3}
+    save_checkpoint(tmp_path / "a.pt", payload)
+    save_checkpoint(tmp_path / "other_name.pt", payload)
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "other_name.pt").read_bytes()
+    assert torch.equal(
+        load_checkpoint(tmp_path / "a.pt")["state_dict"]["w"], payload["state_dict"]["w"]
+    )

@@ -151,9 +151,13 @@ def load_cam_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
 
 def save_checkpoint(path: str | os.PathLike, payload: Mapping) -> None:
-    """Atomically save a plain-dict checkpoint (tensors, numbers, strings, lists, dicts only)."""
-    with atomic_path(path) as tmp:
-        torch.save(dict(payload), tmp)
+    """Atomically save a plain-dict checkpoint (tensors, numbers, strings, lists, dicts only).
+
+    Saved through an open file, not a path: given a path, ``torch.save`` names the archive's
+    records after it, and the random temporary name would make equal checkpoints differ in bytes.
+    """
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(dict(payload), f)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
