@@ -8,11 +8,10 @@ from collections.abc import Mapping, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.models.segmentation.deeplabv3 import ASPP
 
 from wsss.models.backbones import backbone_from_config
 
-__all__ = ["ASPPv2", "DeepLab", "build_head_v3"]
+__all__ = ["ASPP", "ASPPv2", "DeepLab", "build_head_v3"]
 
 _DEFAULT_RATES = {"v2": (6, 12, 18, 24), "v3": (6, 12, 18)}
 
@@ -43,11 +42,54 @@ class ASPPv2(nn.Module):
         return sum(conv(x) for conv in self.convs)
 
 
+def _conv_bn_relu(conv: nn.Conv2d) -> list[nn.Module]:
+    return [conv, nn.BatchNorm2d(conv.out_channels), nn.ReLU()]
+
+
+class _ImagePooling(nn.Sequential):
+    """ASPP's image-level branch: global average → 1×1 conv/BN/ReLU → spread back over the map."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = super().forward(x)
+        return F.interpolate(pooled, size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+
+class ASPP(nn.Module):
+    """DeepLab-v3 atrous spatial pyramid pooling (Chen et al., arXiv 1706.05587, §3.3): a 1×1
+    branch, one 3×3 branch per atrous rate and an image-pooling branch, each conv/BN/ReLU and
+    ``channels`` wide, concatenated and projected back to ``channels`` (1×1 conv/BN/ReLU,
+    dropout 0.5).
+
+    Parameter names and creation order are torchvision's (``convs.<i>``, ``project``), so its
+    checkpoints load and a seed gives the same initial weights as before; written here so that
+    building a model does not import torchvision (seconds at every job's start).
+    """
+
+    def __init__(self, in_channels: int, rates: Sequence[int], channels: int) -> None:
+        super().__init__()
+
+        def conv(cin: int, kernel: int = 1, rate: int = 1) -> nn.Conv2d:
+            pad = rate if kernel == 3 else 0
+            return nn.Conv2d(cin, channels, kernel, padding=pad, dilation=rate, bias=False)
+
+        branches = [nn.Sequential(*_conv_bn_relu(conv(in_channels)))]
+        branches += [nn.Sequential(*_conv_bn_relu(conv(in_channels, 3, r))) for r in rates]
+        branches.append(_ImagePooling(nn.AdaptiveAvgPool2d(1), *_conv_bn_relu(conv(in_channels))))
+        self.convs = nn.ModuleList(branches)
+        self.project = nn.Sequential(
+            *_conv_bn_relu(conv(len(branches) * channels)), nn.Dropout(0.5)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, in_channels, h, w)`` → ``(B, channels, h, w)``."""
+        return self.project(torch.cat([branch(x) for branch in self.convs], dim=1))
+
+
 def build_head_v3(
     in_channels: int, num_classes: int, rates: Sequence[int], channels: int, dropout: float
 ) -> nn.Sequential:
-    """DeepLab-v3 head (Chen et al., arXiv 1706.05587): torchvision's ASPP + 3×3 conv/BN/ReLU +
-    dropout + 1×1 classifier; torchvision's ``DeepLabHead`` with configurable width."""
+    """DeepLab-v3 head (Chen et al., arXiv 1706.05587): :class:`ASPP` + 3×3 conv/BN/ReLU +
+    dropout + 1×1 classifier (torchvision's ``DeepLabHead`` layout, with configurable width)."""
     return nn.Sequential(
         ASPP(in_channels, list(rates), channels),
         nn.Conv2d(channels, channels, 3, padding=1, bias=False),
