@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
 
-.PHONY: setup slurm-profile demo test lint cuda-ext bench clean
+.PHONY: setup slurm-profile demo test test-fast lint cuda-ext bench clean
 
 setup: $(STAMP) slurm-profile
 
@@ -31,9 +31,18 @@ slurm-profile:
 demo: setup
 	$(BIN)/snakemake --cores $(CORES)
 
-# Unit tests, workflow lint, VOC dry run and the tiny end-to-end run.
+# The whole suite (what CI runs): unit tests, lint, dry runs, the tiny end-to-end run, SLURM, kill
+# and resume, on two pytest-xdist workers. Each test module runs on one worker (loadfile), so the
+# module-scoped fixtures, and the session's one tiny run in tests/workflow/test_tiny_run.py, are
+# built once.
+TEST_WORKERS ?= 2
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile --durations=25
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
+
+# Unit tests only (no workflow runs, no SLURM): a few minutes, for iterating.
+test-fast: setup
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not slow and not slurm"
 
 # Optional fused CUDA kernels for criss-cross attention (cuda_ext/, package wsss_cca); needs nvcc
 # and the CUDA build of torch that `setup` installs. Compiles without a GPU too: CUDA_ARCHS picks

@@ -1,11 +1,9 @@
-"""Shareable results in the workflow: exports planned, COCO conversion, seeds (determinism)."""
+"""Shareable results in the workflow: exports planned, COCO conversion (the export round trip
+and the seeds: test_tiny_run.py)."""
 
 from __future__ import annotations
 
 import json
-
-import pandas as pd
-import pytest
 
 from wsss.data.coco import COCO_CATEGORIES, COCO_CLASSES
 
@@ -50,33 +48,3 @@ def test_coco_conversion_and_check_as_rules(tmp_path, coco_tree, workflow):
     assert [len(index["splits"][s]) for s in ("train", "val")] == [2, 2]
     converted = tmp_path / "results" / "coco" / "dataset"
     assert (converted / "JPEGImages" / "COCO_val2014_000000000001.jpg").is_symlink()
-
-
-@pytest.mark.slow
-def test_seeds_run_repeatably_with_mean_and_std_rows(tmp_path, workflow):
-    overlay = {
-        "experiments": {"oracle": {"seeds": [0, 1]}},
-        "datasets": {"synth": {"experiments": ["oracle"]}},
-    }
-    tables = []
-    for name in ("first", "second"):
-        workdir = tmp_path / name
-        workdir.mkdir()
-        seeds = workflow.overlay(workdir / "seeds.yaml", overlay)
-        result = workflow.run(
-            workdir, "--cores", "2", "--configfile", str(workflow.tiny), str(seeds)
-        )
-        assert result.returncode == 0, result.stderr[-4000:]
-        tables.append(workdir / "results" / "synth" / "miou.csv")
-    # CPU, same seeds: bit-identical tables
-    assert tables[0].read_bytes() == tables[1].read_bytes()
-    table = pd.read_csv(tables[0], dtype={"seed": str})
-    assert list(table.seed) == ["0", "1", "mean", "std"]
-    assert set(table.experiment) == {"oracle"} and set(table.stage) == {"seg"}
-    results = tmp_path / "first" / "results" / "synth"
-    # seed 0 is the dataset's seed: the plain folder; seed 1 beside it
-    models = [results / run / "seg" / "model.pt" for run in ("oracle", "oracle@1")]
-    assert models[0].read_bytes() != models[1].read_bytes()
-    manifest = json.loads((results / "oracle@1" / "manifest.json").read_text())
-    assert (manifest["experiment"], manifest["run"], manifest["seed"]) == ("oracle", "oracle@1", 1)
-    assert manifest["stages"]["oracle@1/train_seg"]["params"]["seed"] == 1
