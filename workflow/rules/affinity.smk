@@ -17,6 +17,7 @@ rule make_affinity_labels:
         labels=affinity_section("labels"),
         crf=affinity_crf_params,
     threads: all_cores
+    priority: CAM_CHAIN_PRIORITY
     resources: **rule_resources("make_affinity_labels")
     conda:
         "../../envs/wsss.yaml"
@@ -47,6 +48,7 @@ rule train_affinity:
         device=section("device"),
         sync_bn=config["distributed"]["sync_bn"],
     threads: all_cores
+    priority: CAM_CHAIN_PRIORITY
     resources: **rule_resources("train_affinity")
     conda:
         "../../envs/wsss.yaml"
@@ -72,6 +74,7 @@ rule random_walk:
         walk=affinity_section("walk"),
         device=section("device"),
     threads: all_cores
+    priority: CAM_CHAIN_PRIORITY
     resources: **rule_resources("random_walk")
     conda:
         "../../envs/wsss.yaml"

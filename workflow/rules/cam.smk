@@ -26,6 +26,7 @@ rule train_cam:
         device=section("device"),
         sync_bn=config["distributed"]["sync_bn"],
     threads: 1
+    priority: CAM_CHAIN_PRIORITY
     resources: **rule_resources("train_cam")
     conda:
         "../../envs/wsss.yaml"
@@ -47,6 +48,7 @@ rule make_instance_bank:
         root=dataset_root,
         split=section("stage_splits", "train"),
         ratio_range=section("cda", "ratio_range"),
+    priority: CAM_CHAIN_PRIORITY
     resources: **rule_resources("make_instance_bank")
     conda:
         "../../envs/wsss.yaml"
@@ -77,6 +79,7 @@ rule train_self:
         device=section("device"),
         sync_bn=config["distributed"]["sync_bn"],
     threads: 1
+    priority: CAM_CHAIN_PRIORITY
     resources: **rule_resources("train_self")
     conda:
         "../../envs/wsss.yaml"
@@ -98,6 +101,7 @@ rule infer_cam:
         infer=cam_config("infer"),
         device=section("device"),
     threads: 1
+    priority: CAM_CHAIN_PRIORITY
     resources: **rule_resources("infer_cam")
     conda:
         "../../envs/wsss.yaml"

@@ -355,6 +355,16 @@ def seg_train_threads(wildcards):
     return all_cores(wildcards)
 
 
+# Job priorities, for when more jobs are ready than there are cores: the CAM chains first (their
+# classifiers are the longest jobs and every later stage of a weak experiment waits for them),
+# then training on pseudo masks, and fully supervised training, which nothing waits for, last.
+CAM_CHAIN_PRIORITY = 2
+
+
+def seg_train_priority(wildcards):
+    return 1 if spec_of(wildcards.experiment)["supervision"] == "weak" else 0
+
+
 def rule_resources(rule):
     """A rule's ``resources:`` from config ``resources:`` (``default`` + the rule's entry; memory
     and runtime grow by ``retry_scale`` per retry). Partition, account and GPU model are site

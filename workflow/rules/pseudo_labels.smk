@@ -17,6 +17,7 @@ rule make_pseudo_labels:
         ignore_disagreement=section("pseudo_labels", "ignore_disagreement"),
         crf=crf_params,
     threads: all_cores
+    priority: CAM_CHAIN_PRIORITY
     resources: **rule_resources("make_pseudo_labels")
     conda:
         "../../envs/wsss.yaml"

@@ -20,6 +20,7 @@ rule train_seg:
         device=section("device"),
         sync_bn=config["distributed"]["sync_bn"],
     threads: seg_train_threads
+    priority: seg_train_priority
     resources: **rule_resources("train_seg")
     conda:
         "../../envs/wsss.yaml"
