@@ -5,27 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import Dataset
 
+from tests.training.conftest import Points, noisy
 from wsss.training.loop import SeededDataset, train_steps
 from wsss.training.optim import build_optimizer, poly_lr, set_poly_lr
-
-
-class _Points(Dataset):
-    def __init__(self, n: int = 12) -> None:
-        self.x = np.random.default_rng(0).normal(size=(n, 3)).astype(np.float32)
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def __getitem__(self, i: int) -> np.ndarray:
-        return self.x[i]
-
-
-def _noisy(sample: np.ndarray, rng: np.random.Generator) -> dict:
-    # A random augmentation, so the test also covers the per-sample RNG on resume.
-    noise = rng.normal(scale=0.1, size=sample.shape).astype(np.float32)
-    return {"x": torch.from_numpy(sample + noise), "y": torch.tensor(float(sample.sum()))}
 
 
 def _run(tmp_path, *, crash_at: int | None = None) -> torch.nn.Module:
@@ -44,7 +27,7 @@ def _run(tmp_path, *, crash_at: int | None = None) -> torch.nn.Module:
 
     train_steps(
         model=model,
-        dataset=SeededDataset(_Points(), _noisy, seed=3),
+        dataset=SeededDataset(Points(), noisy, seed=3),
         loss_fn=loss_fn,
         optimizer=optimizer,
         steps=17,
@@ -112,7 +95,7 @@ def test_short_schedule_freezes_the_lr_at_its_last_value(tmp_path):
     )
     history = train_steps(
         model=model,
-        dataset=SeededDataset(_Points(), _noisy, seed=0),
+        dataset=SeededDataset(Points(), noisy, seed=0),
         loss_fn=lambda net, b: ((net(b["x"]).squeeze(1) - b["y"]) ** 2).mean(),
         optimizer=optimizer,
         steps=8,
