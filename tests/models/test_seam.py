@@ -6,11 +6,12 @@ import pytest
 import torch
 from torch import nn
 
+from tests.models.conftest import TINY_RESNET_W8
 from wsss.models import build_cam_model
 from wsss.models.seam import guide_map, pixel_correlation, pixel_region_correlation
 
 torch.manual_seed(0)
-BACKBONE = {"name": "resnet", "depth": 10, "output_stride": 8, "base_width": 8}
+BACKBONE = {**TINY_RESNET_W8, "output_stride": 8}
 STAGES = ("layer2", "layer3", "layer4")
 
 
