@@ -81,6 +81,7 @@ def test_prcm_rows_are_softmax_and_match_loops(layout):
 
 
 def test_layouts_differ_and_bad_layout():
+    torch.manual_seed(0)  # about 1 % of draws give all-zero keys, where the two layouts agree
     guide, feats = torch.rand(1, 3, 2, 2), torch.randn(1, 4, 2, 2)
     values, conv = torch.rand(1, 5, 2, 2), nn.Conv2d(4, 5, 1, bias=False)
     a = pixel_region_correlation(guide, feats, values, conv, layout="faithful")
