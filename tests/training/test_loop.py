@@ -6,24 +6,20 @@ import numpy as np
 import pytest
 import torch
 
-from tests.training.conftest import Points, noisy
+from tests.training.conftest import Points, dropout_regressor, noisy, squared_error
 from wsss.training.loop import SeededDataset, train_steps
 from wsss.training.optim import build_optimizer, poly_lr, set_poly_lr
 
 
 def _run(tmp_path, *, crash_at: int | None = None) -> torch.nn.Module:
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Dropout(0.2), torch.nn.Linear(8, 1))
-    optimizer = build_optimizer(
-        [{"params": model.parameters()}], name="sgd", lr=0.05, weight_decay=1e-4, momentum=0.9
-    )
+    model, optimizer = dropout_regressor()
     calls = {"n": 0}
 
     def loss_fn(net, batch):
         calls["n"] += 1
         if crash_at is not None and calls["n"] > crash_at:
             raise KeyboardInterrupt  # stands in for a kill or a SLURM preemption
-        return ((net(batch["x"]).squeeze(1) - batch["y"]) ** 2).mean()
+        return squared_error(net, batch)
 
     train_steps(
         model=model,
@@ -96,7 +92,7 @@ def test_short_schedule_freezes_the_lr_at_its_last_value(tmp_path):
     history = train_steps(
         model=model,
         dataset=SeededDataset(Points(), noisy, seed=0),
-        loss_fn=lambda net, b: ((net(b["x"]).squeeze(1) - b["y"]) ** 2).mean(),
+        loss_fn=squared_error,
         optimizer=optimizer,
         steps=8,
         batch_size=4,

@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.training.conftest import Points, noisy
+from tests.training.conftest import Points, dropout_regressor, noisy, squared_error
 from wsss.training.loop import SeededDataset, train_steps
-from wsss.training.optim import build_optimizer
 
 REPO = Path(__file__).resolve().parents[2]
 STEPS, CHECKPOINT_EVERY = 30, 4
@@ -27,15 +26,11 @@ def train(out_dir: str, pause: float = 0.0) -> torch.nn.Module:
     """A tiny deterministic CPU run with dropout and random augmentation; ``pause`` seconds per
     step give the test time to kill it. Writes ``model.pt`` when it finishes."""
     torch.set_num_threads(1)
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Dropout(0.2), torch.nn.Linear(8, 1))
-    optimizer = build_optimizer(
-        [{"params": model.parameters()}], name="sgd", lr=0.05, weight_decay=1e-4, momentum=0.9
-    )
+    model, optimizer = dropout_regressor()
 
     def loss_fn(net, batch):
         time.sleep(pause)
-        return ((net(batch["x"]).squeeze(1) - batch["y"]) ** 2).mean()
+        return squared_error(net, batch)
 
     train_steps(
         model=model,
