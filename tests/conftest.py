@@ -1,7 +1,9 @@
-"""Fixtures shared by test folders: tiny dataset trees in the Cityscapes and COCO layouts."""
+"""Fixtures and constants shared by test folders: tiny dataset trees in the Cityscapes and COCO
+layouts, the dense-CRF settings of the spec, and the mark for tests that need pydensecrf."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -9,6 +11,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+
+needs_crf = pytest.mark.skipif(
+    importlib.util.find_spec("pydensecrf") is None, reason="pydensecrf not installed"
+)
+
+# algorithms.md §1.5: CRF-label-IRN, its kernels (also the stage tests' CRF kernels), and
+# CRF-softmax-PSA
+IRN_CRF_KERNELS = {
+    "gaussian": {"sxy": 3, "compat": 3},
+    "bilateral": {"sxy": 50, "srgb": 5, "compat": 10},
+}
+CRF_LABEL_IRN = {"unary": "labels", "gt_prob": 0.7, **IRN_CRF_KERNELS, "iterations": 10}
+CRF_SOFTMAX_PSA = {
+    "unary": "softmax",
+    "gaussian": {"sxy": 3, "compat": 3},
+    "bilateral": {"sxy": 80, "srgb": 13, "compat": 10},
+    "iterations": 10,
+}
 
 # labelIds the tiny trees use: road 7, sidewalk 8, building 11, person 24, car 26, bicycle 33,
 # and 0 / 4 (unlabeled, static: ignored after conversion)

@@ -5,29 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.oracles import naive_cam_label, naive_confusion
 from wsss.cam.labels import cams_to_label, label_ids, sweep_confusion, threshold_grid
-
-
-def naive_label(cams, keys, t):
-    k, h, w = cams.shape
-    out = np.zeros((h, w), dtype=np.uint8)
-    for y in range(h):
-        for x in range(w):
-            scores = [t] + [float(cams[i, y, x]) for i in range(k)]
-            best = 0
-            for i, s in enumerate(scores):
-                if s > scores[best]:  # strict: the earlier plane wins ties
-                    best = i
-            out[y, x] = 0 if best == 0 else keys[best - 1] + 1
-    return out
-
-
-def naive_confusion(pred, gt, num_classes, ignore_index=255):
-    conf = np.zeros((num_classes, num_classes), dtype=np.int64)
-    for p, g in zip(pred.ravel().tolist(), gt.ravel().tolist(), strict=True):
-        if g != ignore_index:
-            conf[g, p] += 1
-    return conf
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
@@ -37,7 +16,7 @@ def test_cams_to_label_matches_naive_loop(dtype):
     keys = [4, 0, 19]
     got = cams_to_label(cams, keys, 0.4)
     assert got.dtype == np.uint8 and got.shape == (7, 9)
-    np.testing.assert_array_equal(got, naive_label(cams.astype(np.float64), keys, 0.4))
+    np.testing.assert_array_equal(got, naive_cam_label(cams.astype(np.float64), keys, 0.4))
     assert set(np.unique(got)) <= {0, 5, 1, 20}
 
 
@@ -91,7 +70,9 @@ def test_sweep_confusion_equals_loop_over_thresholds(num_present, dtype):
     got = sweep_confusion(cams, keys, gt, thresholds, num_classes)
     assert got.shape == (thresholds.size, num_classes, num_classes) and got.dtype == np.int64
     for j, t in enumerate(thresholds):
-        expected = naive_confusion(naive_label(cams.astype(np.float64), keys, t), gt, num_classes)
+        expected = naive_confusion(
+            naive_cam_label(cams.astype(np.float64), keys, t), gt, num_classes
+        )
         np.testing.assert_array_equal(got[j], expected, err_msg=f"threshold {t}")
 
 

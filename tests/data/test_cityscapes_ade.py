@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.oracles import SPEC_TRAIN_IDS
 from wsss.data import PairedSegmentation
 from wsss.data.ade20k import ADE20K_CLASSES, ade20k_to_train_ids, list_ade20k
 from wsss.data.cityscapes import (
@@ -17,10 +18,6 @@ from wsss.data.cityscapes import (
     label_ids_to_train_ids,
     list_cityscapes,
 )
-
-# spec §5.2, written out independently of the module's table
-SPEC_TRAIN_IDS = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9, 23: 10}
-SPEC_TRAIN_IDS |= {24: 11, 25: 12, 26: 13, 27: 14, 28: 15, 31: 16, 32: 17, 33: 18}
 
 
 def test_cityscapes_train_ids_on_known_ids():

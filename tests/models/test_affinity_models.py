@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from tests.models.conftest import TINY_RESNET_W8 as TINY
 from wsss.models.affinity import AffinityNet, BoundaryNet
 
-TINY = {"name": "resnet", "depth": 10, "base_width": 8}
 TINY_OS8 = {**TINY, "output_stride": 8}
 # IRN's layout: strides (2, 2, 2, 1) without dilation
 TINY_IRN = {**TINY, "output_stride": 16, "dilate": False}

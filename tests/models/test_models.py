@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from tests.models.conftest import TINY_RESNET_W8 as TINY
 from wsss.models import (
     CAM_MODELS,
     SEG_MODELS,
@@ -16,7 +17,6 @@ from wsss.models import (
     build_seg_model,
 )
 
-TINY = {"name": "resnet", "depth": 10, "base_width": 8}
 # CCNet's backbone layout (deep stem, ceil max-pool, uncontracted dilation) at tiny width
 CCNET_BACKBONE = {
     **TINY,

@@ -6,11 +6,12 @@ import pytest
 import torch
 from torch import nn
 
+from tests.models.conftest import TINY_RESNET_W8
 from wsss.models import build_cam_model
 from wsss.models.seam import guide_map, pixel_correlation, pixel_region_correlation
 
 torch.manual_seed(0)
-BACKBONE = {"name": "resnet", "depth": 10, "output_stride": 8, "base_width": 8}
+BACKBONE = {**TINY_RESNET_W8, "output_stride": 8}
 STAGES = ("layer2", "layer3", "layer4")
 
 
@@ -80,6 +81,7 @@ def test_prcm_rows_are_softmax_and_match_loops(layout):
 
 
 def test_layouts_differ_and_bad_layout():
+    torch.manual_seed(0)  # about 1 % of draws give all-zero keys, where the two layouts agree
     guide, feats = torch.rand(1, 3, 2, 2), torch.randn(1, 4, 2, 2)
     values, conv = torch.rand(1, 5, 2, 2), nn.Conv2d(4, 5, 1, bias=False)
     a = pixel_region_correlation(guide, feats, values, conv, layout="faithful")

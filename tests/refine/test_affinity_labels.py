@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 
 import numpy as np
 import pytest
 import torch
 
+from tests.conftest import CRF_LABEL_IRN as IRN
+from tests.conftest import CRF_SOFTMAX_PSA as PSA
+from tests.conftest import needs_crf
 from wsss.refine.affinity_labels import (
     combine_irn_labels,
     combine_psa_labels,
@@ -19,23 +21,6 @@ from wsss.refine.affinity_labels import (
 )
 from wsss.refine.random_walk import pair_offsets
 
-needs_crf = pytest.mark.skipif(
-    importlib.util.find_spec("pydensecrf") is None, reason="pydensecrf not installed"
-)
-
-IRN = {  # CRF-label-IRN, algorithms.md §1.5
-    "unary": "labels",
-    "gt_prob": 0.7,
-    "gaussian": {"sxy": 3, "compat": 3},
-    "bilateral": {"sxy": 50, "srgb": 5, "compat": 10},
-    "iterations": 10,
-}
-PSA = {  # CRF-softmax-PSA
-    "unary": "softmax",
-    "gaussian": {"sxy": 3, "compat": 3},
-    "bilateral": {"sxy": 80, "srgb": 13, "compat": 10},
-    "iterations": 10,
-}
 NO_ITER_IRN = dict(copy.deepcopy(IRN), iterations=0)
 NO_ITER_PSA = dict(copy.deepcopy(PSA), iterations=0)
 U = 255

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 import sys
 
 import numpy as np
 import pytest
 
+from tests.conftest import CRF_LABEL_IRN as IRN
+from tests.conftest import CRF_SOFTMAX_PSA as PSA
+from tests.conftest import needs_crf
 from wsss.refine.crf import (
     BilateralKernel,
     CRFParams,
@@ -17,24 +19,6 @@ from wsss.refine.crf import (
     label_unary,
     softmax_unary,
 )
-
-needs_crf = pytest.mark.skipif(
-    importlib.util.find_spec("pydensecrf") is None, reason="pydensecrf not installed"
-)
-
-PSA = {  # CRF-softmax-PSA, algorithms.md §1.5
-    "unary": "softmax",
-    "gaussian": {"sxy": 3, "compat": 3},
-    "bilateral": {"sxy": 80, "srgb": 13, "compat": 10},
-    "iterations": 10,
-}
-IRN = {  # CRF-label-IRN
-    "unary": "labels",
-    "gt_prob": 0.7,
-    "gaussian": {"sxy": 3, "compat": 3},
-    "bilateral": {"sxy": 50, "srgb": 5, "compat": 10},
-    "iterations": 10,
-}
 
 
 def with_changes(base, **changes):

@@ -3,30 +3,18 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 
 import numpy as np
 import pytest
 
+from tests.conftest import CRF_LABEL_IRN as IRN
+from tests.conftest import CRF_SOFTMAX_PSA as PSA
+from tests.conftest import needs_crf
+from tests.oracles import naive_cam_label
 from wsss.refine.pseudo_labels import crf_pseudo_label
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("pydensecrf") is None, reason="pydensecrf not installed"
-)
+pytestmark = needs_crf
 
-IRN = {
-    "unary": "labels",
-    "gt_prob": 0.7,
-    "gaussian": {"sxy": 3, "compat": 3},
-    "bilateral": {"sxy": 50, "srgb": 5, "compat": 10},
-    "iterations": 10,
-}
-PSA = {
-    "unary": "softmax",
-    "gaussian": {"sxy": 3, "compat": 3},
-    "bilateral": {"sxy": 80, "srgb": 13, "compat": 10},
-    "iterations": 10,
-}
 KEYS = [6, 14]  # classifier indices -> segmentation ids 7 and 15
 
 
@@ -46,22 +34,13 @@ def two_disc_scene(size=48, seed=0):
     return image, truth, np.clip(cams, 0.0, 1.0)
 
 
-def naive_threshold_label(cams, keys, t):
-    out = np.zeros(cams.shape[1:], np.uint8)
-    for y in range(cams.shape[1]):
-        for x in range(cams.shape[2]):
-            k = int(np.argmax(cams[:, y, x]))
-            out[y, x] = keys[k] + 1 if cams[k, y, x] > t else 0
-    return out
-
-
 @pytest.mark.parametrize("params", [IRN, PSA], ids=["labels", "softmax"])
 def test_crf_pseudo_label_beats_thresholded_cams(params):
     image, truth, cams = two_disc_scene()
     label = crf_pseudo_label(image, cams, KEYS, bg_threshold=0.3, crf_params=params)
     assert label.dtype == np.uint8 and label.shape == truth.shape
     assert set(np.unique(label)) <= {0, 7, 15}
-    accuracy_before = (naive_threshold_label(cams, KEYS, 0.3) == truth).mean()
+    accuracy_before = (naive_cam_label(cams, KEYS, 0.3) == truth).mean()
     accuracy_after = (label == truth).mean()
     assert accuracy_before < 0.8
     assert accuracy_after > 0.97
@@ -74,7 +53,7 @@ def test_without_iterations_equals_threshold_label(params):
     cams = np.clip(cams, 1e-4, 1.0)
     no_iter = dict(copy.deepcopy(params), iterations=0)
     label = crf_pseudo_label(image, cams, KEYS, bg_threshold=0.25, crf_params=no_iter)
-    np.testing.assert_array_equal(label, naive_threshold_label(cams, KEYS, 0.25))
+    np.testing.assert_array_equal(label, naive_cam_label(cams, KEYS, 0.25))
 
 
 def test_ignore_disagreement_marks_changed_pixels():
@@ -83,7 +62,7 @@ def test_ignore_disagreement_marks_changed_pixels():
     ruled = crf_pseudo_label(
         image, cams, KEYS, bg_threshold=0.3, crf_params=IRN, ignore_disagreement=True
     )
-    before = naive_threshold_label(cams, KEYS, 0.3)
+    before = naive_cam_label(cams, KEYS, 0.3)
     expected = np.where(plain == before, plain, 255)
     np.testing.assert_array_equal(ruled, expected)
     assert 0 < (ruled == 255).sum() < ruled.size // 2

@@ -10,50 +10,32 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from scipy.ndimage import gaussian_filter
 
+from tests.conftest import CRF_LABEL_IRN
+from tests.stages.conftest import (
+    CPU,
+    TINY_RESNET_W4,
+    TINY_TRAIN,
+    check_synth_tree,
+    write_gt_cams,
+)
 from wsss.data import synthetic
-from wsss.io import load_checkpoint, save_cam_npz
+from wsss.io import load_checkpoint
 from wsss.stages.affinity import run_make_affinity_labels, run_random_walk, run_train_affinity
 from wsss.stages.cam import run_train_cam
-from wsss.stages.dataset import run_check_dataset
 
-CPU = torch.device("cpu")
-CLASSES = ["background", *synthetic.SHAPE_FAMILIES]
-SPLITS = {
-    "train_aug": "SegmentationClassAug",
-    "train": "SegmentationClass",
-    "val": "SegmentationClass",
-}
-BACKBONE = {"name": "resnet", "depth": 10, "output_stride": 8, "base_width": 4, "frozen_bn": False}
-TRAIN = {
-    "steps": 2,
-    "batch_size": 2,
-    "optimizer": "adamw",
-    "lr": 1e-3,
-    "momentum": 0.9,
-    "weight_decay": 1e-4,
-    "poly_power": 0.9,
-    "lr_mults": {"backbone": 1.0, "head": 1.0},
-    "crop_size": 32,
-    "scale_range": [0.8, 1.2],
-    "jitter": 0.1,
-    "num_workers": 0,
-    "checkpoint_every": 1,
-}
-CRF = {
-    "unary": "labels",
-    "gt_prob": 0.7,
-    "gaussian": {"sxy": 3, "compat": 3},
-    "bilateral": {"sxy": 50, "srgb": 5, "compat": 10},
-    "iterations": 2,
-}
+CRF = {**CRF_LABEL_IRN, "iterations": 2}
 SOFTMAX_CRF = {k: v for k, v in CRF.items() if k != "gt_prob"} | {"unary": "softmax"}
 METHODS = {
     "irn": {
         "labels": {"fg_threshold": 0.6, "bg_threshold": 0.3},
         "crf": CRF,
-        "model": {"backbone": BACKBONE, "pretrained": None, "init_from_cam": True, "channels": 8},
+        "model": {
+            "backbone": TINY_RESNET_W4,
+            "pretrained": None,
+            "init_from_cam": True,
+            "channels": 8,
+        },
         "radius": 4,
         "walk": {"radius": 3, "beta": 10.0, "exp_times": 4, "bg_threshold": 0.25},
     },
@@ -61,7 +43,7 @@ METHODS = {
         "labels": {"alpha_low": 4.0, "alpha_high": 32.0},
         "crf": SOFTMAX_CRF,
         "model": {
-            "backbone": BACKBONE,
+            "backbone": TINY_RESNET_W4,
             "pretrained": None,
             "init_from_cam": True,
             "feature_channels": [4, 4, 8],
@@ -88,27 +70,9 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         scale_range=(0.3, 0.8),
     )
     index = base / "index.json"
-    run_check_dataset(
-        root,
-        index,
-        dataset="synth",
-        classes=CLASSES,
-        splits=SPLITS,
-        labels_file="cls_labels.csv",
-        check_pixels=True,
-    )
+    check_synth_tree(root, index)
     cams = base / "cams"
-    cams.mkdir()
-    for image_id in json.loads(index.read_text())["splits"]["train_aug"]:
-        mask = np.asarray(Image.open(root / "SegmentationClassAug" / f"{image_id}.png"))
-        keys = np.array([c - 1 for c in np.unique(mask) if 0 < c < 255], dtype=np.int64)
-        planes = [gaussian_filter((mask == k + 1).astype(np.float32), 2) for k in keys]
-        high_res = (
-            np.stack([p / max(p.max(), 1e-6) for p in planes])
-            if planes
-            else (np.zeros((0, *mask.shape), np.float32))
-        )
-        save_cam_npz(cams / f"{image_id}.npz", keys=keys, high_res=high_res)
+    write_gt_cams(root, json.loads(index.read_text())["splits"]["train_aug"], cams)
     cam_model = base / "cam.pt"
     run_train_cam(
         index,
@@ -116,8 +80,8 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         cam_model,
         base / "cam_loss.csv",
         split="train_aug",
-        model={"backbone": BACKBONE, "pretrained": None, "detach_until": None},
-        train=TRAIN,
+        model={"backbone": TINY_RESNET_W4, "pretrained": None, "detach_until": None},
+        train=TINY_TRAIN,
         seed=0,
         device=CPU,
     )
@@ -144,7 +108,7 @@ def test_affinity_refinement_end_to_end(tiny: dict[str, Path], method: str) -> N
         assert label.shape == gt.shape
         assert set(np.unique(label)) <= set(np.unique(gt)) | {0, 255}
 
-    train = {**TRAIN, "lr_mults": {"head": 1.0}} if method == "irn" else TRAIN
+    train = {**TINY_TRAIN, "lr_mults": {"head": 1.0}} if method == "irn" else TINY_TRAIN
     run_train_affinity(
         tiny["index"],
         tiny["root"],
@@ -200,7 +164,7 @@ def test_init_from_cam_with_another_backbone_is_refused(tiny: dict[str, Path]) -
         labels=spec["labels"],
         crf=spec["crf"],
     )
-    model = {**spec["model"], "backbone": {**BACKBONE, "base_width": 8}}
+    model = {**spec["model"], "backbone": {**TINY_RESNET_W4, "base_width": 8}}
     with pytest.raises(ValueError, match="cam.pt has a different backbone"):
         run_train_affinity(
             tiny["index"],
@@ -212,7 +176,7 @@ def test_init_from_cam_with_another_backbone_is_refused(tiny: dict[str, Path]) -
             split="train_aug",
             method="irn",
             model=model,
-            train={**TRAIN, "lr_mults": {"head": 1.0}},
+            train={**TINY_TRAIN, "lr_mults": {"head": 1.0}},
             radius=4,
             seed=0,
             device=CPU,

@@ -11,39 +11,23 @@ import pytest
 import torch
 from PIL import Image
 
+from tests.stages.conftest import (
+    CPU,
+    SYNTH_CLASSES,
+    TINY_RESNET_W4,
+    TINY_TRAIN,
+    check_synth_tree,
+)
 from wsss.data import synthetic
 from wsss.io import load_cam_npz, load_checkpoint
 from wsss.models import build_cam_model
 from wsss.stages.cam import run_infer_cam, run_train_cam
 from wsss.stages.cda import run_make_instance_bank
-from wsss.stages.dataset import run_check_dataset
 from wsss.stages.smaf import run_train_self
 from wsss.stages.training import load_model
 
-CPU = torch.device("cpu")
-CLASSES = ["background", *synthetic.SHAPE_FAMILIES]
-SPLITS = {
-    "train_aug": "SegmentationClassAug",
-    "train": "SegmentationClass",
-    "val": "SegmentationClass",
-}
-BACKBONE = {"name": "resnet", "depth": 10, "output_stride": 8, "base_width": 4, "frozen_bn": False}
-TRAIN = {
-    "steps": 2,
-    "batch_size": 4,
-    "optimizer": "adamw",
-    "lr": 1e-3,
-    "momentum": 0.9,
-    "weight_decay": 1e-4,
-    "poly_power": 0.9,
-    "lr_mults": {"backbone": 1.0, "head": 1.0},
-    "crop_size": 32,
-    "scale_range": [0.8, 1.2],
-    "jitter": 0.1,
-    "num_workers": 0,
-    "checkpoint_every": 1,
-}
-EPS_MODEL = {"backbone": BACKBONE, "pretrained": None, "embed_channels": 8}
+TINY_TRAIN_BATCH4 = {**TINY_TRAIN, "batch_size": 4}
+EPS_MODEL = {"backbone": TINY_RESNET_W4, "pretrained": None, "embed_channels": 8}
 SMAF_LOSS = {
     "bg_score": 0.2,
     "weight": 100.0,
@@ -70,15 +54,7 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         max_objects=1,
     )
     index = base / "index.json"
-    run_check_dataset(
-        root,
-        index,
-        dataset="synth",
-        classes=CLASSES,
-        splits=SPLITS,
-        labels_file="cls_labels.csv",
-        check_pixels=True,
-    )
+    check_synth_tree(root, index)
     return {"root": root, "index": index, "base": base}
 
 
@@ -90,7 +66,7 @@ def _train_eps(tree: dict, out: Path) -> Path:
         out / "eps.csv",
         split="train_aug",
         model=EPS_MODEL,
-        train=TRAIN,
+        train=TINY_TRAIN_BATCH4,
         seed=0,
         device=CPU,
         method="eps",
@@ -111,7 +87,7 @@ def test_instance_bank_keeps_single_class_masks_in_the_ratio(tree, tmp_path):
         ratio_range=(0.05, 0.7),
     )
     listed = json.loads((tmp_path / "bank" / "index.json").read_text())["instances"]
-    expected: dict[str, list[str]] = {str(c): [] for c in range(len(CLASSES) - 1)}
+    expected: dict[str, list[str]] = {str(c): [] for c in range(len(SYNTH_CLASSES) - 1)}
     for image_id in ids:  # the filter, restated
         mask = np.asarray(Image.open(tree["root"] / "SegmentationClassAug" / f"{image_id}.png"))
         values = np.unique(mask)
@@ -142,8 +118,8 @@ def test_cda_training_runs_twice_the_steps_on_pairs(tree, tmp_path):
             tmp_path / f"{schedule}.pt",
             tmp_path / f"{schedule}.csv",
             split="train_aug",
-            model={"backbone": BACKBONE, "pretrained": None},
-            train=dict(TRAIN, steps=3),
+            model={"backbone": TINY_RESNET_W4, "pretrained": None},
+            train=dict(TINY_TRAIN_BATCH4, steps=3),
             seed=0,
             device=CPU,
             cda=dict(cda, schedule=schedule),
@@ -161,7 +137,7 @@ def test_cda_training_runs_twice_the_steps_on_pairs(tree, tmp_path):
             tmp_path / "x.csv",
             split="train_aug",
             model=EPS_MODEL,
-            train=TRAIN,
+            train=TINY_TRAIN_BATCH4,
             seed=0,
             device=CPU,
             method="eps",
@@ -180,7 +156,7 @@ def test_eps_needs_saliency(tree, tmp_path):
             tmp_path / "x.csv",
             split="train_aug",
             model=EPS_MODEL,
-            train=TRAIN,
+            train=TINY_TRAIN_BATCH4,
             seed=0,
             device=CPU,
             method="eps",
@@ -209,7 +185,7 @@ def test_eps_then_smaf_self_training(tree, tmp_path, denoise):
         tmp_path / "smaf.pt",
         tmp_path / "smaf.csv",
         split="train_aug",
-        train=dict(TRAIN, jitter=0.0),
+        train=dict(TINY_TRAIN_BATCH4, jitter=0.0),
         loss=dict(SMAF_LOSS, denoise=denoise),
         seed=0,
         device=CPU,

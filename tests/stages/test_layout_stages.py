@@ -13,6 +13,14 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from tests.oracles import (
+    SPEC_TRAIN_IDS,
+    naive_confusion,
+    naive_cross_entropy,
+    naive_miou,
+    naive_train_ids,
+)
+from tests.stages.conftest import CPU, TINY_PCAA, TINY_TRAIN
 from wsss.data.transforms import normalize_image
 from wsss.io import load_image, read_json
 from wsss.models import build_seg_model
@@ -28,82 +36,24 @@ from wsss.stages.seg import (
 )
 from wsss.stages.training import load_model
 
-CPU = torch.device("cpu")
-# spec §5.2, written out again: labelId → trainId (every other id → 255)
-SPEC_TRAIN_IDS = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9, 23: 10}
-SPEC_TRAIN_IDS |= {24: 11, 25: 12, 26: 13, 27: 14, 28: 15, 31: 16, 32: 17, 33: 18}
 CS_CLASSES = [
     "road", "sidewalk", "building", "wall", "fence", "pole", "traffic_light", "traffic_sign",
     "vegetation", "terrain", "sky", "person", "rider", "car", "truck", "bus", "train",
     "motorcycle", "bicycle",
 ]  # fmt: skip
 CS_SPLITS = {"train": "gtFine", "val": "gtFine"}
-PCAA_TINY = {
-    "backbone": {
-        "name": "resnet",
-        "depth": 10,
-        "output_stride": 8,
-        "base_width": 4,
-        "deep_stem": True,
-        "contract_dilation": False,
-        "frozen_bn": False,
-    },
-    "pretrained": None,
-    "bins": [[4, 4]],
-    "channels": 8,
-    "attention_channels": 4,
-    "aux_channels": 4,
-    "loss": {
-        "aux_weight": 0.4,
-        "ohem": None,
-        "cls_weight": 1.0,
-        "focal_gamma": 2.0,
-        "bin_threshold": 0.01,
-    },
-}
-TRAIN = {
-    "steps": 2,
-    "batch_size": 2,
+# PCAA's fully supervised setting at tiny size: SGD, wide scale range, strong jitter
+PCAA_TRAIN = {
+    **TINY_TRAIN,
     "optimizer": "sgd",
     "lr": 0.01,
-    "momentum": 0.9,
-    "weight_decay": 1e-4,
-    "poly_power": 0.9,
-    "lr_mults": {"backbone": 1.0, "head": 1.0},
-    "crop_size": 32,
     "scale_range": [0.5, 2.0],
     "jitter": 0.5,
-    "num_workers": 0,
-    "checkpoint_every": 1,
 }
 
 
 def _ctor_kwargs(model: dict) -> dict:
     return {k: v for k, v in model.items() if k not in ("pretrained", "loss")}
-
-
-def _to_train_ids(label_ids: np.ndarray) -> np.ndarray:
-    out = np.full(label_ids.shape, 255, dtype=np.int64)
-    for y, x in np.ndindex(label_ids.shape):
-        out[y, x] = SPEC_TRAIN_IDS.get(int(label_ids[y, x]), 255)
-    return out
-
-
-def _naive_conf(pred: np.ndarray, gt: np.ndarray, num_classes: int) -> np.ndarray:
-    conf = np.zeros((num_classes, num_classes), dtype=np.int64)
-    for p, g in zip(pred.ravel().tolist(), gt.ravel().tolist(), strict=True):
-        if g != 255:
-            conf[g, p] += 1
-    return conf
-
-
-def _naive_miou(conf: np.ndarray) -> float:
-    ious = []
-    for c in range(conf.shape[0]):
-        union = conf[c, :].sum() + conf[:, c].sum() - conf[c, c]
-        if union:
-            ious.append(conf[c, c] / union)
-    return sum(ious) / len(ious)
 
 
 def _check_cityscapes(root: Path, out: Path, **kwargs: object) -> None:
@@ -262,18 +212,10 @@ def test_seg_loss_fn_pcaa_keys_add_the_focal_term() -> None:
     def model(image):
         return outputs
 
-    def naive_ce(logits):
-        logp = logits.double().log_softmax(1)
-        terms = [
-            -logp[b, mask[b, y, x], y, x].item()
-            for b, y, x in np.ndindex(2, 8, 8)
-            if mask[b, y, x] != 255
-        ]
-        return sum(terms) / len(terms)
-
     loss = {"aux_weight": 0.4, "ohem": None, "cls_weight": 0.5, "focal_gamma": 2.0}
     loss["bin_threshold"] = 0.01
-    expected = naive_ce(outputs["out"]) + 0.4 * naive_ce(outputs["aux"])
+    expected = naive_cross_entropy(outputs["out"], mask)
+    expected += 0.4 * naive_cross_entropy(outputs["aux"], mask)
     expected += 0.5 * _naive_focal(outputs["bin_logits"][0], mask, 2, 2.0)
     assert seg_loss_fn(loss)(model, batch).item() == pytest.approx(expected, rel=1e-5)
     with pytest.raises(ValueError, match="cls_weight, focal_gamma and bin_threshold"):
@@ -308,7 +250,7 @@ def _naive_slide_probs(net, image: torch.Tensor, starts: dict, crop: int, flip: 
 
 def test_seg_predictor_modes(tmp_path: Path) -> None:
     torch.manual_seed(0)
-    net = build_seg_model("pcaa", num_classes=19, **_ctor_kwargs(PCAA_TINY)).eval()
+    net = build_seg_model("pcaa", num_classes=19, **_ctor_kwargs(TINY_PCAA)).eval()
     image = torch.randn(3, 40, 56)
     whole = seg_predictor(net, 19, scales=[1.0, 0.5], flip=True)(image)
     assert torch.allclose(whole, multiscale_probs(net, image, scales=[1.0, 0.5], flip=True))
@@ -339,7 +281,7 @@ def test_fully_supervised_pcaa_on_cityscapes_layout(tmp_path: Path, cityscapes_t
     for i, image_id in enumerate(index.ids("train")):
         item = dataset[i]
         assert item["id"] == image_id
-        assert np.array_equal(item["mask"], _to_train_ids(written["train"][image_id]))
+        assert np.array_equal(item["mask"], naive_train_ids(written["train"][image_id]))
 
     ckpt = tmp_path / "seg.pt"
     run_train_seg(
@@ -350,13 +292,13 @@ def test_fully_supervised_pcaa_on_cityscapes_layout(tmp_path: Path, cityscapes_t
         split="train",
         mask_dir="gtFine",
         model_name="pcaa",
-        model=PCAA_TINY,
-        train=TRAIN,
+        model=TINY_PCAA,
+        train=PCAA_TRAIN,
         seed=0,
         device=CPU,
     )
     log = pd.read_csv(tmp_path / "loss.csv")
-    assert log["step"].iloc[-1] == TRAIN["steps"] and np.isfinite(log["loss"]).all()
+    assert log["step"].iloc[-1] == PCAA_TRAIN["steps"] and np.isfinite(log["loss"]).all()
 
     pred_dir = tmp_path / "pred"
     run_infer_seg(
@@ -388,7 +330,7 @@ def test_fully_supervised_pcaa_on_cityscapes_layout(tmp_path: Path, cityscapes_t
         clear = (top2[0] - top2[1] > 1e-6).numpy()  # no near-ties
         agree += int((pred == probs.argmax(0).numpy())[clear].sum())
         checked += int(clear.sum())
-        total += _naive_conf(pred, _to_train_ids(label_ids), 19)
+        total += naive_confusion(pred, naive_train_ids(label_ids), 19)
     assert checked > 0.9 * 2 * 40 * 56 and agree == checked
 
     metrics = tmp_path / "seg.csv"
@@ -403,7 +345,7 @@ def test_fully_supervised_pcaa_on_cityscapes_layout(tmp_path: Path, cityscapes_t
         gt_dir="gtFine",
     )
     (row,) = pd.read_csv(metrics).to_dict("records")
-    assert row["miou"] == pytest.approx(_naive_miou(total), abs=2e-6)
+    assert row["miou"] == pytest.approx(naive_miou(total), abs=2e-6)
     assert row["pixel_acc"] == pytest.approx(np.trace(total) / total.sum(), abs=2e-6)
     assert {f"iou_{c}" for c in CS_CLASSES} <= set(row)
     manifest = read_json(pred_dir / "manifest.json")
@@ -413,7 +355,7 @@ def test_fully_supervised_pcaa_on_cityscapes_layout(tmp_path: Path, cityscapes_t
 def test_whole_image_inference_resizes_pcaa_inputs_back(tmp_path: Path) -> None:
     """PCAA resizes inputs up to a multiple of 32 inside; predictions keep the image size."""
     torch.manual_seed(0)
-    net = build_seg_model("pcaa", num_classes=5, **_ctor_kwargs(PCAA_TINY)).eval()
+    net = build_seg_model("pcaa", num_classes=5, **_ctor_kwargs(TINY_PCAA)).eval()
     image = torch.randn(3, 37, 45)
     probs = seg_predictor(net, 5, scales=[1.0], flip=False)(image)
     assert probs.shape == (5, 37, 45)

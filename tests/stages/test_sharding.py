@@ -10,32 +10,27 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-from scipy.ndimage import gaussian_filter
 
 import wsss.stages.pseudo as pseudo_stage
+from tests.conftest import IRN_CRF_KERNELS
+from tests.stages.conftest import (
+    CPU,
+    SYNTH_CLASSES,
+    TINY_RESNET_W4,
+    check_synth_tree,
+    write_gt_cams,
+)
 from wsss.data import synthetic
-from wsss.io import save_cam_npz, save_checkpoint
+from wsss.io import save_checkpoint
 from wsss.models import build_affinity_model, build_cam_model, build_seg_model
 from wsss.stages.affinity import run_random_walk
 from wsss.stages.cam import run_infer_cam
 from wsss.stages.common import DatasetIndex
-from wsss.stages.dataset import run_check_dataset
 from wsss.stages.pseudo import run_make_pseudo_labels
 from wsss.stages.seg import run_infer_seg
 from wsss.stages.sharding import merge_shards, parse_shard, shard_ids
 
-CPU = torch.device("cpu")
-CLASSES = ["background", *synthetic.SHAPE_FAMILIES]
-SPLITS = {"train_aug": "SegmentationClassAug", "train": "SegmentationClass"}
-SPLITS["val"] = "SegmentationClass"
-BACKBONE = {"name": "resnet", "depth": 10, "output_stride": 8, "base_width": 4, "frozen_bn": False}
-CRF = {
-    "unary": "softmax",
-    "gaussian": {"sxy": 3, "compat": 3},
-    "bilateral": {"sxy": 50, "srgb": 5, "compat": 10},
-    "iterations": 3,
-}
+CRF = {"unary": "softmax", **IRN_CRF_KERNELS, "iterations": 3}
 WALK = {"radius": 3, "beta": 10.0, "exp_times": 3, "bg_threshold": 0.25}
 
 
@@ -75,7 +70,7 @@ def _checkpoint(path: Path, build: Callable, name: str, **kwargs: object) -> Pat
     torch.manual_seed(0)
     net = build(name, **kwargs)
     state = {"model_name": name, "build_kwargs": net.build_kwargs, "state_dict": net.state_dict()}
-    save_checkpoint(path, state | {"classes": CLASSES})
+    save_checkpoint(path, state | {"classes": SYNTH_CLASSES})
     return path
 
 
@@ -94,41 +89,27 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         image_size_range=(40, 56),
         scale_range=(0.3, 0.8),
     )
-    run_check_dataset(
-        root,
-        index,
-        dataset="synth",
-        classes=CLASSES,
-        splits=SPLITS,
-        labels_file="cls_labels.csv",
-        check_pixels=False,
-    )
+    check_synth_tree(root, index, check_pixels=False)
     cams = base / "cams"
-    for image_id in DatasetIndex(index).ids("train_aug"):
-        mask = np.asarray(Image.open(root / "SegmentationClassAug" / f"{image_id}.png"))
-        keys = np.array([c - 1 for c in np.unique(mask) if 0 < c < 255], dtype=np.int64)
-        planes = [gaussian_filter((mask == k + 1).astype(np.float32), 2) for k in keys]
-        high = np.stack([p / max(p.max(), 1e-6) for p in planes]) if planes else None
-        high = np.zeros((0, *mask.shape), np.float32) if high is None else high
-        save_cam_npz(cams / f"{image_id}.npz", keys=keys, high_res=high)
-    nfg = len(CLASSES) - 1
+    write_gt_cams(root, DatasetIndex(index).ids("train_aug"), cams)
+    nfg = len(SYNTH_CLASSES) - 1
     return {
         "root": root,
         "index": index,
         "cams": cams,
         "base": base,
         "cam": _checkpoint(
-            base / "cam.pt", build_cam_model, "cam", num_fg_classes=nfg, backbone=BACKBONE
+            base / "cam.pt", build_cam_model, "cam", num_fg_classes=nfg, backbone=TINY_RESNET_W4
         ),
         "irn": _checkpoint(
-            base / "irn.pt", build_affinity_model, "irn", backbone=BACKBONE, channels=8
+            base / "irn.pt", build_affinity_model, "irn", backbone=TINY_RESNET_W4, channels=8
         ),
         "seg": _checkpoint(
             base / "seg.pt",
             build_seg_model,
             "deeplab",
-            num_classes=len(CLASSES),
-            backbone=BACKBONE,
+            num_classes=len(SYNTH_CLASSES),
+            backbone=TINY_RESNET_W4,
             head="v3",
             aspp_channels=8,
             atrous_rates=[2, 4],

@@ -5,46 +5,25 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import Dataset
 
+from tests.training.conftest import Points, dropout_regressor, noisy, squared_error
 from wsss.training.loop import SeededDataset, train_steps
 from wsss.training.optim import build_optimizer, poly_lr, set_poly_lr
 
 
-class _Points(Dataset):
-    def __init__(self, n: int = 12) -> None:
-        self.x = np.random.default_rng(0).normal(size=(n, 3)).astype(np.float32)
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def __getitem__(self, i: int) -> np.ndarray:
-        return self.x[i]
-
-
-def _noisy(sample: np.ndarray, rng: np.random.Generator) -> dict:
-    # A random augmentation, so the test also covers the per-sample RNG on resume.
-    noise = rng.normal(scale=0.1, size=sample.shape).astype(np.float32)
-    return {"x": torch.from_numpy(sample + noise), "y": torch.tensor(float(sample.sum()))}
-
-
 def _run(tmp_path, *, crash_at: int | None = None) -> torch.nn.Module:
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Dropout(0.2), torch.nn.Linear(8, 1))
-    optimizer = build_optimizer(
-        [{"params": model.parameters()}], name="sgd", lr=0.05, weight_decay=1e-4, momentum=0.9
-    )
+    model, optimizer = dropout_regressor()
     calls = {"n": 0}
 
     def loss_fn(net, batch):
         calls["n"] += 1
         if crash_at is not None and calls["n"] > crash_at:
             raise KeyboardInterrupt  # stands in for a kill or a SLURM preemption
-        return ((net(batch["x"]).squeeze(1) - batch["y"]) ** 2).mean()
+        return squared_error(net, batch)
 
     train_steps(
         model=model,
-        dataset=SeededDataset(_Points(), _noisy, seed=3),
+        dataset=SeededDataset(Points(), noisy, seed=3),
         loss_fn=loss_fn,
         optimizer=optimizer,
         steps=17,
@@ -112,8 +91,8 @@ def test_short_schedule_freezes_the_lr_at_its_last_value(tmp_path):
     )
     history = train_steps(
         model=model,
-        dataset=SeededDataset(_Points(), _noisy, seed=0),
-        loss_fn=lambda net, b: ((net(b["x"]).squeeze(1) - b["y"]) ** 2).mean(),
+        dataset=SeededDataset(Points(), noisy, seed=0),
+        loss_fn=squared_error,
         optimizer=optimizer,
         steps=8,
         batch_size=4,

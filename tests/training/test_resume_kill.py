@@ -12,51 +12,29 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from torch.utils.data import Dataset
 
+from tests.training.conftest import Points, dropout_regressor, noisy, squared_error
 from wsss.training.loop import SeededDataset, train_steps
-from wsss.training.optim import build_optimizer
 
 REPO = Path(__file__).resolve().parents[2]
 STEPS, CHECKPOINT_EVERY = 30, 4
-
-
-class _Points(Dataset):
-    def __init__(self, n: int = 12) -> None:
-        self.x = np.random.default_rng(0).normal(size=(n, 3)).astype(np.float32)
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def __getitem__(self, i: int) -> np.ndarray:
-        return self.x[i]
-
-
-def _noisy(sample: np.ndarray, rng: np.random.Generator) -> dict:
-    noise = rng.normal(scale=0.1, size=sample.shape).astype(np.float32)
-    return {"x": torch.from_numpy(sample + noise), "y": torch.tensor(float(sample.sum()))}
 
 
 def train(out_dir: str, pause: float = 0.0) -> torch.nn.Module:
     """A tiny deterministic CPU run with dropout and random augmentation; ``pause`` seconds per
     step give the test time to kill it. Writes ``model.pt`` when it finishes."""
     torch.set_num_threads(1)
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Dropout(0.2), torch.nn.Linear(8, 1))
-    optimizer = build_optimizer(
-        [{"params": model.parameters()}], name="sgd", lr=0.05, weight_decay=1e-4, momentum=0.9
-    )
+    model, optimizer = dropout_regressor()
 
     def loss_fn(net, batch):
         time.sleep(pause)
-        return ((net(batch["x"]).squeeze(1) - batch["y"]) ** 2).mean()
+        return squared_error(net, batch)
 
     train_steps(
         model=model,
-        dataset=SeededDataset(_Points(), _noisy, seed=3),
+        dataset=SeededDataset(Points(), noisy, seed=3),
         loss_fn=loss_fn,
         optimizer=optimizer,
         steps=STEPS,

@@ -1,0 +1,79 @@
+"""Independent references the tests compare the library against: plain loops written from the
+definitions, one copy each. Nothing here imports the code under test."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+# spec §5.2, written out independently of wsss.data.cityscapes' table: labelId → trainId
+# (every other labelId → 255)
+SPEC_TRAIN_IDS = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9, 23: 10}
+SPEC_TRAIN_IDS |= {24: 11, 25: 12, 26: 13, 27: 14, 28: 15, 31: 16, 32: 17, 33: 18}
+
+
+def naive_confusion(
+    pred: np.ndarray, gt: np.ndarray, num_classes: int, ignore_index: int = 255
+) -> np.ndarray:
+    """Confusion matrix by a pixel loop: rows are ground truth, columns predictions; pixels whose
+    ground truth is ``ignore_index`` are skipped, whatever their prediction. int64."""
+    conf = np.zeros((num_classes, num_classes), dtype=np.int64)
+    for p, g in zip(pred.ravel().tolist(), gt.ravel().tolist(), strict=True):
+        if g != ignore_index:
+            conf[g, p] += 1
+    return conf
+
+
+def naive_ious(conf: np.ndarray) -> list[float]:
+    """Per-class IoU, TP / (TP + FP + FN), from a confusion matrix; NaN for a class that is
+    neither in the ground truth nor predicted."""
+    out = []
+    for c in range(conf.shape[0]):
+        tp = conf[c, c]
+        union = conf[c, :].sum() + conf[:, c].sum() - tp
+        out.append(tp / union if union else math.nan)
+    return out
+
+
+def naive_miou(conf: np.ndarray) -> float:
+    """Mean of :func:`naive_ious` over the classes whose IoU is defined (NaN ones skipped)."""
+    vals = [v for v in naive_ious(conf) if not math.isnan(v)]
+    return sum(vals) / len(vals)
+
+
+def naive_cam_label(cams: np.ndarray, keys: Sequence[int], t: float) -> np.ndarray:
+    """CAMs to a label map by a pixel loop: the argmax of ``[t, cams...]`` (the first maximum
+    wins, so a tie with ``t`` is background and a tie between classes goes to the earlier plane);
+    plane i ≥ 1 becomes segmentation id ``keys[i - 1] + 1``, the background 0. int64."""
+    _, h, w = cams.shape
+    out = np.zeros((h, w), dtype=np.int64)
+    for y in range(h):
+        for x in range(w):
+            scores = [t] + [float(cams[k, y, x]) for k in range(len(keys))]
+            best = max(range(len(scores)), key=lambda i: (scores[i], -i))
+            out[y, x] = 0 if best == 0 else int(keys[best - 1]) + 1
+    return out
+
+
+def naive_cross_entropy(logits: torch.Tensor, mask: torch.Tensor, ignore_index: int = 255) -> float:
+    """Mean of −log softmax(logits)[mask] in float64 over the pixels whose mask is not
+    ``ignore_index``; ``logits`` (N, K, H, W), ``mask`` (N, H, W)."""
+    logp = logits.double().log_softmax(1)
+    n, h, w = mask.shape
+    terms = [
+        -logp[b, mask[b, y, x], y, x].item()
+        for b, y, x in np.ndindex(n, h, w)
+        if mask[b, y, x] != ignore_index
+    ]
+    return sum(terms) / len(terms)
+
+
+def naive_train_ids(label_ids: np.ndarray) -> np.ndarray:
+    """Cityscapes labelIds to trainIds through :data:`SPEC_TRAIN_IDS`, pixel by pixel (int64)."""
+    out = np.full(label_ids.shape, 255, dtype=np.int64)
+    for y, x in np.ndindex(label_ids.shape):
+        out[y, x] = SPEC_TRAIN_IDS.get(int(label_ids[y, x]), 255)
+    return out

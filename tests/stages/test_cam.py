@@ -1,0 +1,265 @@
+"""The CAM stages: train_cam (plain, SEAM and CPN) and infer_cam on a generated tree, and
+eval_cam's fixed and oracle rows against naive references on a hand-made tree."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from tests.oracles import naive_cam_label, naive_confusion, naive_ious, naive_miou
+from tests.stages.conftest import (
+    CLASSES4,
+    CPU,
+    SYNTH_CLASSES,
+    TINY_RESNET_W4,
+    TINY_RESNET_W4_OS16,
+    TINY_TRAIN,
+    assert_checkpoint,
+    assert_loss_log,
+    cam_images,
+    close,
+    mask_fg,
+    split_ids,
+    write_tree,
+)
+from wsss.io import load_cam_npz, load_checkpoint
+from wsss.models import build_cam_model
+from wsss.stages.cam import run_eval_cam, run_infer_cam, run_train_cam
+
+# ---------------------------------------------------------------------------------------------
+# eval_cam
+
+
+def test_eval_cam_fixed_and_oracle_rows(tmp_path: Path) -> None:
+    root, index_path = tmp_path / "voc", tmp_path / "index.json"
+    images = cam_images(0, with_rgb=False)
+    write_tree(root, index_path, classes=CLASSES4, split="val", images=images)
+    metrics, curve_path = tmp_path / "out" / "cam.csv", tmp_path / "out" / "curve.csv"
+    bg = 0.35
+    run_eval_cam(
+        index_path,
+        root,
+        root / "cams",
+        metrics,
+        curve_path,
+        dataset="toy",
+        experiment="exp",
+        split="val",
+        gt_dir="SegmentationClass",
+        bg_threshold=bg,
+        sweep={"start": 0.1, "stop": 0.9, "step": 0.1},
+    )
+
+    def conf_at(t: float) -> np.ndarray:
+        total = np.zeros((4, 4), dtype=np.int64)
+        for spec in images.values():
+            total += naive_confusion(naive_cam_label(spec["cams"], spec["keys"], t), spec["gt"], 4)
+        return total
+
+    grid = [round(0.1 * k, 10) for k in range(1, 10)]
+    naive_curve = [naive_miou(conf_at(t)) for t in grid]
+    rows = pd.read_csv(metrics)
+    assert list(rows["threshold"]) == ["fixed", "oracle"]
+    assert set(rows["stage"]) == {"cam"} and set(rows["experiment"]) == {"exp"}
+    fixed, oracle = rows.iloc[0], rows.iloc[1]
+    conf = conf_at(bg)
+    assert close(fixed["miou"], naive_miou(conf))
+    assert close(fixed["pixel_acc"], np.trace(conf) / conf.sum())
+    for name, iou in zip(CLASSES4, naive_ious(conf), strict=True):
+        assert close(fixed[f"iou_{name}"], iou)
+    assert fixed["bg_threshold"] == pytest.approx(bg)
+
+    best = max(naive_curve)
+    assert naive_curve.count(best) == 1  # the data make the oracle unambiguous
+    assert oracle["bg_threshold"] == pytest.approx(grid[naive_curve.index(best)])
+    assert close(oracle["miou"], best)
+    assert best > naive_curve[0] and best > naive_curve[-1]  # an interior optimum
+
+    curve = pd.read_csv(curve_path)
+    assert list(curve.columns) == ["bg_threshold", "miou"]
+    assert len(curve) == len(grid)
+    assert np.allclose(curve["bg_threshold"], grid)
+    assert np.allclose(curve["miou"], naive_curve, atol=2e-6)
+
+
+def test_eval_cam_size_mismatch_names_the_file(tmp_path: Path) -> None:
+    root, index_path = tmp_path / "voc", tmp_path / "index.json"
+    images = cam_images(0, with_rgb=False)
+    images["img_b"]["cams"] = images["img_b"]["cams"][:, :, :-1]  # a stale archive
+    write_tree(root, index_path, classes=CLASSES4, split="val", images=images)
+    with pytest.raises(ValueError, match="img_b"):
+        run_eval_cam(
+            index_path,
+            root,
+            root / "cams",
+            tmp_path / "m.csv",
+            tmp_path / "c.csv",
+            dataset="toy",
+            experiment="exp",
+            split="val",
+            gt_dir="SegmentationClass",
+            bg_threshold=0.3,
+            sweep={"start": 0.1, "stop": 0.9, "step": 0.1},
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Training / inference smoke tests
+
+
+@pytest.fixture(scope="module")
+def cam_model(
+    synth_root: Path, synth_index: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    out = tmp_path_factory.mktemp("cam")
+    run_train_cam(
+        synth_index,
+        synth_root,
+        out / "cam.pt",
+        out / "loss.csv",
+        split="train_aug",
+        model={"backbone": TINY_RESNET_W4_OS16, "pretrained": None, "detach_until": None},
+        train=TINY_TRAIN,
+        seed=0,
+        device=CPU,
+    )
+    return out / "cam.pt"
+
+
+def test_train_cam_smoke(cam_model: Path) -> None:
+    model = assert_checkpoint(cam_model, build_cam_model, SYNTH_CLASSES)
+    with torch.no_grad():
+        assert model(torch.zeros(1, 3, 32, 32)).shape == (1, len(SYNTH_CLASSES) - 1)
+    assert_loss_log(cam_model.parent / "loss.csv", TINY_TRAIN["steps"])
+
+
+def test_infer_cam_writes_present_classes(
+    synth_root: Path, synth_index: Path, cam_model: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "parent" / "cams"
+    run_infer_cam(
+        synth_index,
+        synth_root,
+        cam_model,
+        out,
+        split="val",
+        scales=[1.0, 0.5],
+        flip=True,
+        device=CPU,
+    )
+    ids = split_ids(synth_root, "val")
+    assert sorted(os.listdir(out)) == sorted([f"{i}.npz" for i in ids] + ["manifest.json"])
+    assert os.listdir(out.parent) == ["cams"]
+    for image_id in ids:
+        cam = load_cam_npz(out / f"{image_id}.npz")
+        assert cam["keys"].tolist() == mask_fg(synth_root, image_id)
+        with Image.open(synth_root / "JPEGImages" / f"{image_id}.jpg") as img:
+            w, h = img.size
+        assert cam["high_res"].shape == (len(cam["keys"]), h, w)
+        assert cam["high_res"].min() >= 0 and cam["high_res"].max() <= 1
+
+
+PCM_CAMS = {
+    "seam": {
+        "model": {
+            "backbone": TINY_RESNET_W4,
+            "pretrained": None,
+            "feature_stages": ["layer2", "layer3", "layer4"],
+            "embed_channels": [4, 4, 8],
+        },
+        "loss": {"view_scale": 0.5},
+    },
+    "cpn": {  # on a narrow ResNet-38, the CPN backbone
+        "model": {
+            "backbone": {"name": "resnet38", "width": 0.0625, "frozen_bn": False},
+            "pretrained": None,
+            "embed_channels": [4, 4, 8],
+            "prcm_layout": "transpose",
+        },
+        "loss": {
+            "pairs": {
+                "strategy": "superpixel",
+                "n_segments": 6,
+                "compactness": 10,
+                "cell_sizes": [16],
+            }
+        },
+    },
+}
+
+
+@pytest.mark.parametrize("method", sorted(PCM_CAMS))
+def test_train_and_infer_pcm_cams(
+    method: str, synth_root: Path, synth_index: Path, tmp_path: Path
+) -> None:
+    spec = PCM_CAMS[method]
+    run_train_cam(
+        synth_index,
+        synth_root,
+        tmp_path / "cam.pt",
+        tmp_path / "loss.csv",
+        split="train_aug",
+        model=spec["model"],
+        train=TINY_TRAIN,
+        seed=0,
+        device=CPU,
+        method=method,
+        loss=spec["loss"],
+    )
+    model = assert_checkpoint(tmp_path / "cam.pt", build_cam_model, SYNTH_CLASSES)
+    assert load_checkpoint(tmp_path / "cam.pt")["model_name"] == method
+    assert (model.f10 is not None) == (method == "cpn")  # PRCM only in CPN
+    assert_loss_log(tmp_path / "loss.csv", TINY_TRAIN["steps"])
+    run_infer_cam(
+        synth_index,
+        synth_root,
+        tmp_path / "cam.pt",
+        tmp_path / "maps",
+        split="val",
+        scales=[1.0],
+        flip=True,
+        device=CPU,
+        normalization="minmax",
+    )
+    for image_id in split_ids(synth_root, "val"):
+        cam = load_cam_npz(tmp_path / "maps" / f"{image_id}.npz")
+        assert cam["keys"].tolist() == mask_fg(synth_root, image_id)
+        # min–max normalised per class: from 0 (the minimum pixel) to ≤ 1 (the maximum)
+        per_class = cam["high_res"].reshape(len(cam["keys"]), -1)
+        np.testing.assert_allclose(per_class.min(1), 0, atol=1e-6)
+        assert np.all(per_class.max(1) <= 1)  # (max − min − ε)/(max − min + ε)
+
+
+def test_train_cam_needs_the_method_loss(synth_root: Path, synth_index: Path, tmp_path: Path):
+    with pytest.raises(ValueError, match=r"cam_methods\.cpn\.loss"):
+        run_train_cam(
+            synth_index,
+            synth_root,
+            tmp_path / "cam.pt",
+            tmp_path / "loss.csv",
+            split="train_aug",
+            model=PCM_CAMS["cpn"]["model"],
+            train=TINY_TRAIN,
+            seed=0,
+            device=CPU,
+            method="cpn",
+        )
+    with pytest.raises(ValueError, match="unknown CAM method"):
+        run_train_cam(
+            synth_index,
+            synth_root,
+            tmp_path / "a",
+            tmp_path / "b",
+            split="train_aug",
+            model={},
+            train=TINY_TRAIN,
+            seed=0,
+            device=CPU,
+            method="nope",
+        )
