@@ -12,10 +12,13 @@ import os
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "atomic_path",
@@ -156,12 +159,16 @@ def save_checkpoint(path: str | os.PathLike, payload: Mapping) -> None:
     Saved through an open file, not a path: given a path, ``torch.save`` names the archive's
     records after it, and the random temporary name would make equal checkpoints differ in bytes.
     """
+    import torch  # here, not at the top: jobs that read no checkpoint start faster without it
+
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         torch.save(dict(payload), f)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
     """Load a checkpoint without unpickling arbitrary objects (``weights_only=True``)."""
+    import torch  # see save_checkpoint
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")

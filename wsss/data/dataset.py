@@ -1,4 +1,8 @@
-"""The map-style training dataset over a VOC-format split (raw arrays; transforms by the caller)."""
+"""The map-style training dataset over a VOC-format split (raw arrays; transforms by the caller).
+
+Map-style datasets here are plain classes with ``__len__`` and ``__getitem__`` (all a torch
+``DataLoader`` needs), so the jobs that only check or evaluate data never load torch.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-from torch.utils.data import Dataset
 
 from wsss.data.voc import image_path, mask_path
 from wsss.io import load_image, load_label_png, load_saliency
@@ -15,7 +18,7 @@ from wsss.io import load_image, load_label_png, load_saliency
 __all__ = ["VOCSegmentation"]
 
 
-class VOCSegmentation(Dataset):
+class VOCSegmentation:
     """A VOC-format split as a map-style dataset; no transforms (the caller applies them).
 
     ``dataset[i]`` is a dict with ``"id"`` (str), ``"image"`` uint8 ``(H, W, 3)`` RGB, and, only

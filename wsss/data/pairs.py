@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from torch.utils.data import Dataset
 
 from wsss.io import load_image, load_label_png
 
@@ -30,7 +29,7 @@ def require_dir(path: Path, what: str) -> Path:
     return path
 
 
-class PairedSegmentation(Dataset):
+class PairedSegmentation:
     """:class:`ImagePair` samples as a map-style dataset; no transforms (the caller applies them).
 
     ``dataset[i]`` is ``{"id": str, "image": uint8 (H, W, 3) RGB}`` plus ``"mask"`` uint8

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 import wsss
 from wsss.data.layouts import SplitFiles, has_background
@@ -207,6 +206,8 @@ def write_rows(path: str | os.PathLike, rows: Sequence[dict]) -> None:
 
 def manifest(**fields: object) -> dict:
     """Fields common to every stage manifest (library versions), plus the stage's own."""
+    import torch  # only the stages that write artifact folders load it (they use it anyway)
+
     return {"wsss_version": wsss.__version__, "torch_version": torch.__version__, **fields}
 
 

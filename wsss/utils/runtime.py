@@ -1,4 +1,8 @@
-"""Process-level set-up done by rule scripts (never at import): logging, seeds, threads, device."""
+"""Process-level set-up done by rule scripts (never at import): logging, seeds, threads, device.
+
+torch is imported only where it is used: a job that checks, evaluates or tabulates never loads it
+(about 2 s of CPU at every such job's start).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,12 @@ import os
 import random
 import sys
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "setup_logging",
@@ -38,6 +45,8 @@ def setup_logging(log_path: str | os.PathLike | None, level: int = logging.INFO)
 
 def seed_everything(seed: int) -> torch.Generator:
     """Seed python, numpy and torch; return a torch generator for data loaders."""
+    import torch
+
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -45,8 +54,13 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 def configure_threads(threads: int) -> None:
-    """Pin torch's intra-op threads to the job's cores (keeps results repeatable)."""
-    torch.set_num_threads(max(1, int(threads)))
+    """Pin torch's intra-op threads to the job's cores (keeps results repeatable): now if the job
+    has loaded torch, else through ``OMP_NUM_THREADS``, which torch reads when it loads."""
+    threads = max(1, int(threads))
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+    else:
+        os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -55,6 +69,8 @@ def pick_device(requested: str = "auto") -> torch.device:
     Logs "using device <device> (<GPU name>)", which the experiment manifest reads back
     (:func:`wsss.stages.provenance.job_span`).
     """
+    import torch
+
     if requested == "auto":
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     else:
