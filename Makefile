@@ -27,9 +27,13 @@ slurm-profile:
 		echo "$(PROFILE_LINK) exists: left as it is (this repository's: --profile workflow/profiles/slurm)"; \
 	fi
 
-# The whole pipeline on the generated synthetic dataset → results/synth/miou.csv.
+# The whole pipeline on the generated synthetic dataset → results/synth/miou.csv, then its HTML
+# report (gallery, curves, tables), whose path is the last line printed.
+REPORT := results/synth/report.html
 demo: setup
 	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --quiet all --report $(REPORT)
+	@echo "$(CURDIR)/$(REPORT)"
 
 # The whole suite (what CI runs): unit tests, lint, dry runs, the tiny end-to-end run, SLURM, kill
 # and resume, on two pytest-xdist workers. Each test module runs on one worker (loadfile), so the
