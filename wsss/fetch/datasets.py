@@ -19,10 +19,11 @@ run leaves either a complete entry or none, and a rerun fills in only what is mi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -152,6 +153,19 @@ def _build_sbd(sbd_root: Path, root: Path) -> int:
     return len(augmented)
 
 
+@contextlib.contextmanager
+def _dropped_when_broken(archive: Path, source: Source) -> Iterator[None]:
+    """Delete a downloaded archive that fails its structural checks (a later run downloads it
+    again instead of reusing it); local files are never deleted."""
+    try:
+        yield
+    except FetchError as exc:
+        if source.path is None:
+            archive.unlink(missing_ok=True)
+            raise FetchError(f"{exc} (download deleted; rerun to fetch it again)") from None
+        raise
+
+
 def _place_entry(src: Path, dest: Path) -> None:
     if dest.exists():
         _place(src, dest)
@@ -184,11 +198,12 @@ def lay_out(
         if source.url is None and source.path is None:
             raise FetchError(ARCHIVES[name].how_to_get or f"{name}: no URL or local path")
         archive = obtain(source, cache, space_factor=2.2)  # archive + its extracted files
-        inner = _unpack(archive, name, root)
-        if name == "sbd_benchmark":
-            manifest["train_aug"] = _build_sbd(inner / "benchmark_RELEASE" / "dataset", root)
-        else:
-            _place(inner, root)
+        with _dropped_when_broken(archive, source):
+            inner = _unpack(archive, name, root)
+            if name == "sbd_benchmark":
+                manifest["train_aug"] = _build_sbd(inner / "benchmark_RELEASE" / "dataset", root)
+            else:
+                _place(inner, root)
         manifest["archives"][name] = {
             "source": source.path or source.url,
             "sha256": check_digest(archive, None),
@@ -245,14 +260,15 @@ def fetch_saliency(
         return manifest
     archive = obtain(source, cache, space_factor=2.2)
     work = _work_dir(root, "saliency")
-    safe_extract(archive, work)
-    folder = _find_map_folder(work, ids[0])
-    lacking = missing_saliency(folder, ids) if folder is not None else list(ids)
-    if lacking:
-        raise FetchError(
-            f"{source.name} ({archive}) lacks {describe()} for {len(lacking)} of {len(ids)} "
-            f"train_aug ids, e.g. {lacking[0]}.png"
-        )
+    with _dropped_when_broken(archive, source):
+        safe_extract(archive, work)
+        folder = _find_map_folder(work, ids[0])
+        lacking = missing_saliency(folder, ids) if folder is not None else list(ids)
+        if lacking:
+            raise FetchError(
+                f"{source.name} ({source.path or source.url}) lacks {describe()} for "
+                f"{len(lacking)} of {len(ids)} train_aug ids, e.g. {lacking[0]}.png"
+            )
     dest.mkdir(parents=True, exist_ok=True)
     for image_id in ids:
         target = dest / f"{image_id}.png"

@@ -127,7 +127,7 @@ def ensure_free_space(folder: str | os.PathLike, need_mb: float | None, what: st
 
 
 def _download(url: str, tmp: Path, via: str) -> None:
-    if via == "hub":
+    if via == "hub" or url.startswith("file:"):  # torchvision's helper needs a Content-Length
         import torch.hub
 
         torch.hub.download_url_to_file(url, str(tmp), hash_prefix=None, progress=False)
