@@ -11,12 +11,15 @@ from wsss.dataset_config import (
     seg_settings,
     with_sources,
 )
+from wsss.fetch.catalog import ARCHIVES, WEIGHTS
+from wsss.fetch.pretrained import check_pretrained, is_scratch, model_entries
 
 __all__ = [
     "check_cam_methods",
     "check_dataset_experiments",
     "check_cams_from",
     "check_cda",
+    "check_fetch_config",
     "check_teachers",
     "check_masks_from",
     "check_references",
@@ -52,6 +55,7 @@ def check_references(config: Mapping) -> None:
     needs = {name: with_sources(config["experiments"], chosen) for name, chosen in runs.items()}
     check_cam_methods(config["experiments"], datasets, needs)
     check_cda(config["experiments"], datasets, needs)
+    check_fetch_config(config)
     for name in config["default_datasets"]:
         if name not in datasets:
             raise ValueError(
@@ -234,10 +238,15 @@ def check_cda(
 
 
 def missing_root_message(
-    dataset: str, root: str | None, splits: Mapping[str, str], layout: str = "voc"
+    dataset: str,
+    root: str | None,
+    splits: Mapping[str, str],
+    layout: str = "voc",
+    fetch: str | None = None,
 ) -> str:
     """The one-line error for a dataset root that is unset or not a folder, saying what the
-    ``layout``'s folder must hold for ``splits`` (split → ground-truth folder)."""
+    ``layout``'s folder must hold for ``splits`` (split → ground-truth folder), and, for a
+    dataset with a ``fetch`` recipe, that rule fetch_dataset fills the folder it names."""
     state = "not set" if root is None else f"{str(root)!r}, which is not a folder"
     if layout == "cityscapes":
         folders = [f"{d}/{s}/<city>/" for s, d in splits.items()]
@@ -250,7 +259,43 @@ def missing_root_message(
             "VOC-format folder holding JPEGImages/, SegmentationClass/, SegmentationClassAug/ "
             "and ImageSets/Segmentation/<split>.txt"
         )
+    if fetch:
+        return (
+            f"datasets.{dataset}.root is {state}: set it in config.yaml (or --config) to the "
+            f"folder the data should live in (rule fetch_dataset downloads and lays out the "
+            f"{fetch} recipe there: a {what} for the splits {sorted(splits)})"
+        )
     return (
         f"datasets.{dataset}.root is {state}: set it in config.yaml (or --config) to a {what} "
         f"for the splits {sorted(splits)}"
     )
+
+
+def check_fetch_config(config: Mapping) -> None:
+    """Raise ``ValueError`` naming the key when ``weights.sources`` / ``downloads.sources`` name
+    no table entry (:mod:`wsss.fetch.catalog`), a ``saliency_source`` is no archive, or a
+    model's ``pretrained`` is neither ``none``, ``imagenet``, a weights name that fits its
+    backbone, nor a file path (a value with ``/`` or ``.``)."""
+    for section, table in (("weights", WEIGHTS), ("downloads", ARCHIVES)):
+        for name in config[section]["sources"]:
+            if name not in table:
+                raise ValueError(
+                    f"{section}.sources.{name}: not a name of the table ({sorted(table)})"
+                )
+    for ds_name, ds in config["datasets"].items():
+        source = ds.get("saliency_source")
+        if source is not None and source not in ARCHIVES:
+            raise ValueError(
+                f"datasets.{ds_name}.saliency_source: {source!r} is not an archive name "
+                f"({sorted(ARCHIVES)})"
+            )
+        for key, model in model_entries(ds, f"datasets.{ds_name}"):
+            value = model["pretrained"]
+            key = f"{key}.pretrained"
+            path_like = isinstance(value, str) and ("/" in value or "." in value)
+            if not (is_scratch(value) or value == "imagenet" or value in WEIGHTS or path_like):
+                raise ValueError(
+                    f"{key}: {value!r} is none of none, imagenet, a weights name "
+                    f"({', '.join(sorted(WEIGHTS))}) or a file path"
+                )
+            check_pretrained(value, model["backbone"], key)

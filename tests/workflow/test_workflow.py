@@ -5,11 +5,26 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.workflow.conftest import REPO
 from wsss.data.synthetic import generate
+from wsss.fetch.pretrained import model_entries
+
+
+def scratch_voc(root: Path) -> dict:
+    """A VOC overlay that trains every model from scratch (no ImageNet weights to fetch)."""
+    voc = yaml.safe_load((REPO / "config.yaml").read_text())["datasets"]["voc"]
+    overlay: dict = {"root": str(root), "allow_scratch": True}
+    for key, _ in model_entries(voc, "voc"):
+        node = overlay
+        for part in key.split(".")[1:]:
+            node = node.setdefault(part, {})
+        node["pretrained"] = "none"
+    return {"datasets": {"voc": overlay}}
 
 
 def test_lint_passes(workflow):
@@ -70,10 +85,19 @@ def test_missing_saliency_folder_is_named_before_any_work(tmp_path, workflow):
     root = tmp_path / "VOC2012"
     generate(root, seed=1, num_train_aug=6, num_train=3, num_val=3)
     shutil.rmtree(root / "SALImages")
-    overlay = workflow.overlay(tmp_path / "voc.yaml", {"datasets": {"voc": {"root": str(root)}}})
+    no_source = {"datasets": {"voc": {"root": str(root), "saliency_source": None}}}
+    overlay = workflow.overlay(tmp_path / "voc.yaml", no_source)
     result = workflow.run(tmp_path, "-n", "results/voc/miou.csv", "--configfile", str(overlay))
     assert result.returncode != 0
-    assert f"{root}/SALImages" in result.stderr + result.stdout
+    out = result.stderr + result.stdout
+    assert f"needs saliency maps in {root}/SALImages: PFAN" in out
+    assert "saliency_source: pfan_voc" in out
+    assert "datasets.voc.experiments: ['baseline', 'oracle', 'ccnet', 'pcaa'" in out
+    # with a source configured, the dry run schedules the fetch instead
+    overlay = workflow.overlay(tmp_path / "voc.yaml", {"datasets": {"voc": {"root": str(root)}}})
+    result = workflow.run(tmp_path, "-n", "results/voc/miou.csv", "--configfile", str(overlay))
+    assert result.returncode == 0, result.stderr
+    assert "rule fetch_saliency:" in result.stdout
 
 
 def test_missing_cityscapes_root_says_which_key(tmp_path, workflow):
@@ -97,12 +121,15 @@ def test_cityscapes_dry_run_on_generated_tree(tmp_path, cityscapes_tree, workflo
     jobs = workflow.jobs(result.stdout)
     rules = sorted(rule for rule, _ in jobs)
     assert rules == sorted(
-        ["check_dataset", "collect_metrics"]
-        + ["train_seg", "infer_seg", "eval_seg", "record_provenance"] * 2
+        ["fetch_dataset", "check_dataset", "collect_metrics"]
+        + ["fetch_weights", "train_seg", "infer_seg", "eval_seg", "record_provenance"] * 2
     )
+    weights = sorted(
+        b.split("output:")[1].split(",")[0].strip() for r, b in jobs if r == "fetch_weights"
+    )
+    assert weights == ["weights/csail_resnet101.pth", "weights/openmmlab_resnet50_v1c.pth"]
     check = next(block for rule, block in jobs if rule == "check_dataset")
-    for folder in ("leftImg8bit/train", "gtFine/train", "leftImg8bit/val", "gtFine/val"):
-        assert f"{root}/{folder}" in check.split("output:")[0], folder
+    assert "results/cityscapes/fetched.json" in check.split("output:")[0]
     collect = next(block for rule, block in jobs if rule == "collect_metrics")
     inputs = collect.split("input:")[1].split("output:")[0]
     assert sorted(p.strip() for p in inputs.split(",")) == sorted(
@@ -159,7 +186,7 @@ def test_bad_dataset_stops_before_training_with_one_line(tmp_path, workflow):
     generate(root, seed=2, num_train_aug=6, num_train=3, num_val=3)
     missing = (root / "ImageSets/Segmentation/train.txt").read_text().split()[1]
     (root / "JPEGImages" / f"{missing}.jpg").unlink()
-    overlay = workflow.overlay(tmp_path / "voc.yaml", {"datasets": {"voc": {"root": str(root)}}})
+    overlay = workflow.overlay(tmp_path / "voc.yaml", scratch_voc(root))
     result = workflow.run(
         tmp_path, "--cores", "1", "results/voc/miou.csv", "--configfile", str(overlay)
     )

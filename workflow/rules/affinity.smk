@@ -41,7 +41,7 @@ rule train_affinity:
         root=dataset_root,
         split=section("stage_splits", "train"),
         method=experiment_value("refine"),
-        model=affinity_section("model"),
+        model=with_weights(affinity_section("model")),
         train=affinity_section("train"),
         radius=affinity_section("radius"),
         seed=run_seed,

@@ -17,7 +17,7 @@ rule train_cam:
         root=dataset_root,
         split=section("stage_splits", "train"),
         method=lambda wildcards: cam_method(wildcards.experiment),
-        model=cam_config("model"),
+        model=with_weights(cam_config("model")),
         train=cam_config("train"),
         loss=cam_config("loss"),
         saliency_dir=saliency_dir,

@@ -5,6 +5,8 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 from wsss.cluster import rule_resources as cluster_resources
+from wsss.fetch.catalog import ARCHIVES, RECIPES, WEIGHTS, missing_archives, resolve_source
+from wsss.fetch.pretrained import pretrained_file, scratch_entries, scratch_message
 from wsss.config import (
     check_references,
     dataset_experiments,
@@ -22,7 +24,25 @@ DATASETS = config["datasets"]
 EXPERIMENTS = config["experiments"]
 SYNTHETIC_ROOTS = {spec["root"]: name for name, spec in DATASETS.items() if "synthetic" in spec}
 COCO_ROOTS = {spec["root"]: name for name, spec in DATASETS.items() if "coco" in spec}
+WEIGHTS_CACHE = config["weights"]["cache"].rstrip("/")
 R = "results/{dataset}"
+
+
+def check_scratch(dataset):
+    """Stop when a real dataset would train a model from random weights without
+    ``allow_scratch: true`` (one line naming the key and the fetch_weights target)."""
+    spec = DATASETS[dataset]
+    if "synthetic" in spec or spec.get("allow_scratch", False):
+        return
+    for key, model in scratch_entries(dataset, spec):
+        raise WorkflowError(scratch_message(dataset, key, model["backbone"], WEIGHTS_CACHE))
+
+
+# Every real dataset with a root is checked before the DAG is built (the datasets without one
+# cannot run, and check_dataset's input function checks them again).
+for _name, _spec in DATASETS.items():
+    if _spec["root"] is not None:
+        check_scratch(_name)
 X = "results/{dataset}/{experiment}"  # {experiment}: a run, <experiment> or <experiment>@<seed>
 RUN_SUFFIX = "(?:@[0-9]+)?"
 
@@ -85,11 +105,14 @@ def coco_classes(wildcards):
 
 
 def coco_inputs(wildcards):
-    """convert_coco's inputs: the COCO-2014 folders and annotation files under coco.source."""
+    """convert_coco's inputs: the COCO-2014 folders and annotation files under coco.source, or
+    the manifest of rule fetch_dataset, which unpacks the official zips there (``fetch``)."""
     from wsss.stages.coco import coco_sources, missing_source_message
 
     name = COCO_ROOTS[wildcards.root]
     source = DATASETS[name]["coco"]["source"]
+    if DATASETS[name].get("fetch") and source is not None:
+        return f"results/{name}/fetched.json"
     if source is None or not all(p.exists() for p in coco_sources(source)):
         raise WorkflowError(missing_source_message(name, source))
     return [str(p) for p in coco_sources(source)]
@@ -104,18 +127,31 @@ def dataset_layout(wildcards):
     return DATASETS[wildcards.dataset].get("layout", "voc")
 
 
+def fetch_destination(dataset):
+    """Where fetch_dataset lays out a dataset: its root, or for COCO the coco.source folder that
+    convert_coco reads."""
+    spec = DATASETS[dataset]
+    return spec["coco"]["source"] if "coco" in spec else spec["root"]
+
+
 def dataset_sources(wildcards):
-    """What check_dataset reads: the generated tree, or a real tree's split lists and label file
-    (VOC layout) or split image and label folders (Cityscapes, ADE20K)."""
+    """What check_dataset reads: the generated tree, the fetch manifest of a dataset with a
+    ``fetch`` recipe, or a real tree's split lists and label file (VOC layout) or split image and
+    label folders (Cityscapes, ADE20K)."""
     spec = DATASETS[wildcards.dataset]
+    check_scratch(wildcards.dataset)
     root = spec["root"]
     if "synthetic" in spec or "coco" in spec:  # written by make_synthetic_voc / convert_coco
         return root
     layout = dataset_layout(wildcards)
-    if root is None or not Path(root).is_dir():
+    if root is None or (not spec.get("fetch") and not Path(root).is_dir()):
         raise WorkflowError(
-            missing_root_message(wildcards.dataset, root, spec["splits"], layout)
+            missing_root_message(
+                wildcards.dataset, root, spec["splits"], layout, fetch=spec.get("fetch")
+            )
         )
+    if spec.get("fetch"):
+        return f"results/{wildcards.dataset}/fetched.json"
     if layout != "voc":
         from wsss.data.layouts import SplitFiles  # imports torch: only for these datasets
 
@@ -128,6 +164,43 @@ def dataset_sources(wildcards):
     if spec["labels_file"]:
         files.append(f"{root}/{spec['labels_file']}")
     return files
+
+
+def download_overrides(names):
+    """The ``downloads.sources`` overrides of ``names`` (absent ones left out)."""
+    sources = config["downloads"]["sources"]
+    return {name: dict(sources[name]) for name in names if name in sources}
+
+
+def download_cache(dataset):
+    """Where fetch_dataset / fetch_saliency keep archives (``downloads.cache``, or
+    ``<destination>/.downloads``)."""
+    return config["downloads"]["cache"] or f"{fetch_destination(dataset)}/.downloads"
+
+
+def fetch_inputs(wildcards):
+    """fetch_dataset's inputs: the local archives configured for what the destination lacks.
+    An archive that needs a login and has no local path stops the DAG with what to do."""
+    dataset = wildcards.dataset
+    spec = DATASETS[dataset]
+    recipe = spec.get("fetch")
+    destination = fetch_destination(dataset)
+    if recipe is None:
+        raise WorkflowError(f"datasets.{dataset}.fetch is null: nothing to fetch")
+    if destination is None:
+        key = "coco.source" if "coco" in spec else "root"
+        raise WorkflowError(
+            f"datasets.{dataset}.{key} is not set: set it to the folder the data should live in "
+            f"(rule fetch_dataset lays out {', '.join(RECIPES[recipe])} there)"
+        )
+    paths = []
+    for name in missing_archives(recipe, destination):
+        source = resolve_source(name, download_overrides([name]).get(name))
+        if source.path is not None:
+            paths.append(source.path)
+        elif source.url is None:
+            raise WorkflowError(ARCHIVES[name].how_to_get or f"{name}: no URL or path")
+    return paths
 
 
 def cam_method(name):
@@ -177,12 +250,47 @@ def saliency_dir(wildcards):
 
 
 def saliency_input(wildcards):
-    """A real dataset's saliency folder as an input (so a missing one is reported before any
-    work); the synthetic generator writes it inside the dataset folder."""
+    """A real dataset's saliency maps as an input, so that a missing source is reported before
+    any work: the manifest of rule fetch_saliency where ``saliency_source`` names an archive,
+    else the folder itself. The synthetic generator writes it inside the dataset folder."""
     folder = saliency_dir(wildcards)
-    if folder is None or "synthetic" in DATASETS[wildcards.dataset]:
+    spec = DATASETS[wildcards.dataset]
+    if folder is None or "synthetic" in spec:
         return []
-    return str(Path(DATASETS[wildcards.dataset]["root"]) / folder)
+    if spec.get("saliency_source"):
+        return f"results/{wildcards.dataset}/saliency.json"
+    path = Path(spec["root"]) / folder
+    if not path.is_dir():
+        others = [
+            name
+            for name in dataset_experiments(config, wildcards.dataset)
+            if EXPERIMENTS[name].get("cam_method") not in ("eps", "smaf")
+        ]
+        raise WorkflowError(
+            f"experiment {wildcards.experiment!r} needs saliency maps in {path}: PFAN "
+            f"salient-object maps, one <id>.png per {spec['stage_splits']['train']} image, "
+            "which EPS's authors distribute (github.com/halbielee/EPS, 'Saliency maps'); set "
+            f"datasets.{wildcards.dataset}.saliency_source: pfan_voc to fetch them (or "
+            "downloads.sources.pfan_voc.path to a local copy of the archive), or leave eps and "
+            f"smaf out: datasets.{wildcards.dataset}.experiments: {others}"
+        )
+    return str(path)
+
+
+def saliency_fetch_inputs(wildcards):
+    """fetch_saliency's inputs: the dataset's fetch manifest or its training split list, and a
+    local archive if one is configured."""
+    spec = DATASETS[wildcards.dataset]
+    split = spec["stage_splits"]["train"]
+    files = [
+        f"results/{wildcards.dataset}/fetched.json"
+        if spec.get("fetch")
+        else f"{spec['root']}/ImageSets/Segmentation/{split}.txt"
+    ]
+    override = download_overrides([spec["saliency_source"]]).get(spec["saliency_source"], {})
+    if "path" in override:
+        files.append(override["path"])
+    return files
 
 
 def cda_settings(wildcards):
@@ -257,7 +365,7 @@ def affinity_crf_params(wildcards):
 def affinity_inputs(wildcards):
     """train_affinity's weight files: local ImageNet weights and/or the CAM model it copies."""
     model = affinity_section("model")(wildcards)
-    files = {"pretrained": model["pretrained"] or []}
+    files = {"pretrained": weights_file(model) or []}
     files["cam_model"] = cam_file("model.pt")(wildcards) if model["init_from_cam"] else []
     return files
 
@@ -320,8 +428,25 @@ def seg_masks(wildcards):
     return f"results/{wildcards.dataset}/{source}/pseudo/masks"
 
 
+def weights_file(model):
+    """The weights file a model entry loads (wsss.fetch.pretrained.pretrained_file), or None."""
+    return pretrained_file(model["pretrained"], model["backbone"], WEIGHTS_CACHE)
+
+
+def with_weights(lookup):
+    """A params function: the model entry ``lookup`` returns, ``pretrained`` resolved to the
+    file it loads (a table name → ``<weights.cache>/<name>.pth``, written by fetch_weights)."""
+
+    def resolved(wildcards):
+        model = dict(lookup(wildcards))
+        model["pretrained"] = weights_file(model)
+        return model
+
+    return resolved
+
+
 def pretrained(*keys):
-    """An input function: the local pretrained-weights file a model config names, if any."""
+    """An input function: the pretrained-weights file a model config names, if any."""
 
     def lookup(wildcards):
         if keys == ("seg",):
@@ -330,7 +455,7 @@ def pretrained(*keys):
             node = cam_config("model")(wildcards)
         else:
             node = section(*keys)(wildcards)
-        return node["pretrained"] or []
+        return weights_file(node) or []
 
     return lookup
 
@@ -374,6 +499,9 @@ def rule_resources(rule):
 
 # Light rules stay on the submitting host under a cluster executor (no job start-up per table).
 localrules:
+    fetch_weights,
+    fetch_dataset,
+    fetch_saliency,
     collect_metrics,
     report_table,
     plot_curves,

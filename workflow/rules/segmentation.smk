@@ -14,7 +14,7 @@ rule train_seg:
         split=section("stage_splits", "train"),
         gt_dir=split_masks("train"),
         model_name=experiment_value("seg_model"),
-        model=seg_model_config,
+        model=with_weights(seg_model_config),
         train=seg_section("train"),
         seed=run_seed,
         device=section("device"),

@@ -17,6 +17,7 @@ __all__ = [
     "BACKBONES",
     "build_backbone",
     "backbone_from_config",
+    "check_state_dict",
     "load_pretrained",
     "backbone_head_groups",
 ]
@@ -24,23 +25,21 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-def load_pretrained(model: nn.Module, path: str | os.PathLike) -> None:
-    """Load a local ImageNet state dict strictly into ``model`` (no downloads).
+def check_state_dict(
+    model: nn.Module, state: Mapping[str, torch.Tensor], source: str | os.PathLike
+) -> dict[str, torch.Tensor]:
+    """``state`` without the ImageNet classifier, checked to fit ``model`` key for key.
 
-    ``fc.weight``/``fc.bias`` (the ImageNet classifier) are dropped; missing
-    ``num_batches_tracked`` buffers are tolerated (old torchvision files lack them; BatchNorm fills
-    them in). Every other missing, unexpected or wrongly shaped entry is refused.
+    ``fc.weight``/``fc.bias`` are dropped; missing ``num_batches_tracked`` buffers are
+    tolerated (old torchvision files lack them; BatchNorm fills them in). Every other missing,
+    unexpected or wrongly shaped entry is refused. ``model`` may live on the meta device (only
+    names and shapes are compared).
 
     Raises:
-        FileNotFoundError: naming ``path`` if it does not exist.
-        ValueError: naming the file and the missing/unexpected/mismatched keys.
+        ValueError: naming ``source`` and the missing/unexpected/mismatched keys.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"pretrained weights not found: {path}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(state, Mapping) or not all(torch.is_tensor(v) for v in state.values()):
-        raise ValueError(f"{path} does not hold a flat state dict of tensors")
+        raise ValueError(f"{source} does not hold a flat state dict of tensors")
     state = {k: v for k, v in state.items() if k not in ("fc.weight", "fc.bias")}
     own = model.state_dict()
     missing = sorted(k for k in own.keys() - state.keys() if not k.endswith("num_batches_tracked"))
@@ -52,9 +51,27 @@ def load_pretrained(model: nn.Module, path: str | os.PathLike) -> None:
     )
     if missing or unexpected or shapes:
         raise ValueError(
-            f"state dict {path} does not match {type(model).__name__}: missing keys {missing}, "
+            f"state dict {source} does not match {type(model).__name__}: missing keys {missing}, "
             f"unexpected keys {unexpected}, shape mismatches {shapes}"
         )
+    return state
+
+
+def load_pretrained(model: nn.Module, path: str | os.PathLike) -> None:
+    """Load a local ImageNet state dict strictly into ``model`` (no downloads; rule
+    ``fetch_weights`` writes these files, see :mod:`wsss.fetch`).
+
+    The file is checked with :func:`check_state_dict` first.
+
+    Raises:
+        FileNotFoundError: naming ``path`` if it does not exist.
+        ValueError: naming the file and the missing/unexpected/mismatched keys.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"pretrained weights not found: {path}")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = check_state_dict(model, state, path)
     model.load_state_dict(state, strict=True)
     logger.info("loaded pretrained weights from %s (%d tensors)", path, len(state))
 

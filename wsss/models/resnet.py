@@ -117,8 +117,12 @@ class ResNet(nn.Module):
             with ``stem_pool_ceil`` the max-pool maps an even size n to n/2 + 1).
         base_width: width of the stem and layer1 (64 standard); stage i has ``base_width·2^i``
             bottleneck/basic width.
-        deep_stem: three 3×3 convs (base_width/2, base_width/2, base_width) instead of the 7×7 conv
-            (ResNet-v1c, as used by CCNet/PCAA); its parameters are named ``conv1.0`` … ``conv1.6``.
+        deep_stem: three 3×3 convs (stem_width/2, stem_width/2, stem_width) instead of the 7×7
+            conv (ResNet-v1c, as used by CCNet/PCAA); its parameters are named ``conv1.0`` …
+            ``conv1.6``.
+        stem_width: output channels of the stem (default ``base_width``). CCNet's deep-stem
+            ResNet (MIT CSAIL's ImageNet weights) uses 128 (convs 64, 64, 128) with
+            ``base_width`` 64, so layer1 then starts from 128 channels; open-mmlab's v1c uses 64.
         frozen_bn: every BatchNorm stays in eval mode (running statistics) and its affine
             parameters get ``requires_grad=False`` (IRN recipe).
         multi_grid: per-block dilation multipliers for layer4 (DeepLab-v3); length must equal the
@@ -145,6 +149,7 @@ class ResNet(nn.Module):
         output_stride: int = 32,
         base_width: int = 64,
         deep_stem: bool = False,
+        stem_width: int | None = None,
         frozen_bn: bool = False,
         multi_grid: Sequence[int] | None = None,
         dilate: bool = True,
@@ -163,9 +168,14 @@ class ResNet(nn.Module):
             raise ValueError(
                 f"multi_grid {list(multi_grid)} must have {layers[3]} entries (layer4 blocks)"
             )
+        stem = base_width if stem_width is None else stem_width
+        if stem < 2 or stem % 2:
+            raise ValueError(f"stem_width must be an even integer >= 2, got {stem_width!r}")
+        if stem != base_width and not deep_stem:
+            raise ValueError("stem_width differs from base_width only with deep_stem: true")
         self.frozen_bn = frozen_bn
         if deep_stem:
-            half = base_width // 2
+            half = stem // 2
             self.conv1 = nn.Sequential(
                 _conv3x3(3, half, 2),
                 nn.BatchNorm2d(half),
@@ -173,11 +183,11 @@ class ResNet(nn.Module):
                 _conv3x3(half, half),
                 nn.BatchNorm2d(half),
                 nn.ReLU(inplace=True),
-                _conv3x3(half, base_width),
+                _conv3x3(half, stem),
             )
         else:
-            self.conv1 = nn.Conv2d(3, base_width, 7, 2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(base_width)
+            self.conv1 = nn.Conv2d(3, stem, 7, 2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(stem)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, 2, padding=1, ceil_mode=stem_pool_ceil)
 
@@ -185,7 +195,7 @@ class ResNet(nn.Module):
         self.output_stride = output_stride
         if not dilate:
             d3 = d4 = 1
-        self._cin = base_width
+        self._cin = stem
         widths = [base_width * 2**i for i in range(4)]
         self.layer1 = self._make_layer(block, widths[0], layers[0], 1, 1, 1)
         self.layer2 = self._make_layer(block, widths[1], layers[1], 2, 1, 1)
@@ -194,7 +204,7 @@ class ResNet(nn.Module):
         self.layer3 = self._make_layer(block, widths[2], layers[2], s3, d3, first3)
         grid = list(multi_grid) if multi_grid is not None else None
         self.layer4 = self._make_layer(block, widths[3], layers[3], s4, d4, first4, grid)
-        self.stage_channels = {"stem": base_width}
+        self.stage_channels = {"stem": stem}
         for i, w in enumerate(widths):
             self.stage_channels[f"layer{i + 1}"] = w * block.expansion
         self.out_channels = self.stage_channels["layer4"]

@@ -1,0 +1,66 @@
+# Fetch rules: ImageNet weights (fetch_weights), dataset archives laid out in a dataset's root
+# (fetch_dataset) and saliency maps (fetch_saliency). All three are local rules: under a cluster
+# executor they run on the submitting host, which has internet where compute nodes may not.
+
+
+rule fetch_weights:
+    output:
+        weights=f"{WEIGHTS_CACHE}/{{name}}.pth",
+        manifest=f"{WEIGHTS_CACHE}/{{name}}.json",
+    wildcard_constraints:
+        name="|".join(map(re.escape, WEIGHTS)),
+    params:
+        overrides=lambda wildcards: config["weights"]["sources"].get(wildcards.name),
+    resources: **rule_resources("fetch_weights")
+    conda:
+        "../../envs/wsss.yaml"
+    log:
+        "logs/fetch_weights/{name}.log",
+    script:
+        "../scripts/fetch_weights.py"
+
+
+rule fetch_dataset:
+    input:
+        fetch_inputs,
+    output:
+        f"{R}/fetched.json",
+    params:
+        recipe=section("fetch"),
+        destination=lambda wildcards: fetch_destination(wildcards.dataset),
+        overrides=lambda wildcards: download_overrides(
+            RECIPES[DATASETS[wildcards.dataset]["fetch"]]
+        ),
+        cache=lambda wildcards: download_cache(wildcards.dataset),
+        keep_archives=config["downloads"]["keep_archives"],
+    resources: **rule_resources("fetch_dataset")
+    conda:
+        "../../envs/wsss.yaml"
+    log:
+        "logs/fetch_dataset/{dataset}.log",
+    script:
+        "../scripts/fetch_dataset.py"
+
+
+rule fetch_saliency:
+    input:
+        saliency_fetch_inputs,
+    output:
+        f"{R}/saliency.json",
+    params:
+        root=dataset_root,
+        saliency_dir=section("saliency_dir"),
+        split=lambda wildcards: DATASETS[wildcards.dataset]["stage_splits"]["train"],
+        archive=section("saliency_source"),
+        overrides=lambda wildcards: download_overrides(
+            [DATASETS[wildcards.dataset]["saliency_source"]]
+        ).get(DATASETS[wildcards.dataset]["saliency_source"]),
+        cache=lambda wildcards: download_cache(wildcards.dataset),
+        keep_archives=config["downloads"]["keep_archives"],
+    resources: **rule_resources("fetch_saliency")
+    conda:
+        "../../envs/wsss.yaml"
+    log:
+        "logs/fetch_saliency/{dataset}.log",
+    script:
+        "../scripts/fetch_saliency.py"
