@@ -25,6 +25,7 @@ __all__ = [
     "read_ids",
     "write_ids",
     "load_image",
+    "image_size",
     "save_label_png",
     "load_label_png",
     "save_cam_npz",
@@ -91,6 +92,18 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         raise FileNotFoundError(f"image not found: {path}") from None
     except Exception as exc:  # PIL raises several unrelated types for corrupt files
         raise ValueError(f"unreadable image {path}: {exc}") from exc
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """``(H, W)`` of an image from its header (the pixels are not decoded)."""
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+    except FileNotFoundError:
+        raise FileNotFoundError(f"image not found: {path}") from None
+    except Exception as exc:
+        raise ValueError(f"unreadable image {path}: {exc}") from exc
+    return height, width
 
 
 def save_label_png(path: str | os.PathLike, label: np.ndarray, palette: np.ndarray) -> None:

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wsss.cam.inference import fuse_cams, multiscale_cams, normalize_present
+from wsss.cam.inference import fuse_cams, multiscale_cams, normalize_present, size_batches
 from wsss.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize_image
 
 
@@ -79,7 +79,33 @@ def test_multiscale_rejects_bad_input():
     with pytest.raises(ValueError, match="scales"):
         multiscale_cams(model, torch.zeros(3, 4, 4), scales=[1.0, -0.5], flip=False)
     with pytest.raises(ValueError, match="shape"):
-        multiscale_cams(model, torch.zeros(1, 3, 4, 4), scales=[1.0], flip=False)
+        multiscale_cams(model, torch.zeros(1, 1, 3, 4, 4), scales=[1.0], flip=False)
+    with pytest.raises(ValueError, match="shape"):
+        multiscale_cams(model, torch.zeros(2, 4, 4), scales=[1.0], flip=False)
+
+
+@pytest.mark.parametrize("flip", [True, False])
+def test_a_batch_of_one_size_takes_one_pass_per_scale_and_equals_single_images(flip):
+    torch.manual_seed(3)
+    images = torch.randn(3, 3, 11, 14)
+    images[:, :, :, :5] += torch.tensor([2.0, -1.0, 0.5])[:, None, None, None]
+    model = TinyCamModel()
+    scales = (1.0, 0.5, 1.5)
+    got = multiscale_cams(model, images, scales=scales, flip=flip, stride=2)
+    assert model.batch_sizes == [6 if flip else 3] * len(scales)  # images and mirrors together
+    assert got.shape == (3, 3, 11, 14)
+    for image, maps in zip(images, got, strict=True):
+        torch.testing.assert_close(
+            maps, _naive_multiscale(model, image, scales, flip, 2), rtol=1e-5, atol=1e-5
+        )
+
+
+def test_size_batches_groups_equal_sizes_in_order():
+    sizes = {"e": (4, 5), "a": (4, 5), "c": (3, 9), "b": (4, 5), "d": (4, 5), "f": (2, 2)}
+    assert size_batches(sizes, 3) == [["f"], ["c"], ["a", "b", "d"], ["e"]]
+    assert size_batches(sizes, 1) == [["f"], ["c"], ["a"], ["b"], ["d"], ["e"]]
+    with pytest.raises(ValueError, match="images per batch"):
+        size_batches(sizes, 0)
 
 
 def test_normalize_present():

@@ -15,17 +15,19 @@ import wsss.stages.pseudo as pseudo_stage
 from tests.conftest import IRN_CRF_KERNELS
 from tests.stages.conftest import (
     CPU,
+    SPLITS,
     SYNTH_CLASSES,
     TINY_RESNET_W4,
     check_synth_tree,
     write_gt_cams,
 )
 from wsss.data import synthetic
-from wsss.io import save_checkpoint
+from wsss.io import load_cam_npz, save_checkpoint
 from wsss.models import build_affinity_model, build_cam_model, build_seg_model
 from wsss.stages.affinity import run_random_walk
 from wsss.stages.cam import run_infer_cam
 from wsss.stages.common import DatasetIndex
+from wsss.stages.dataset import run_check_dataset
 from wsss.stages.pseudo import run_make_pseudo_labels
 from wsss.stages.seg import run_infer_seg
 from wsss.stages.sharding import merge_shards, parse_shard, shard_ids
@@ -284,3 +286,64 @@ def test_changed_settings_do_not_reuse_partial_images(
     assert len(calls) == 2 * 7  # the image of the bg_threshold 0.3 run was not reused
     assert _contents(tmp_path / "masks") == _contents(tmp_path / "clean")
     assert sorted(os.listdir(tmp_path)) == ["clean", "masks"]
+
+
+def test_batched_cam_inference_matches_single_images(tmp_path: Path) -> None:
+    """Images of one size share a forward pass (with their mirrors); each image's maps are
+    those of its own pass, for IRN's classifier and SEAM's PCM network. (Not always bit for
+    bit on the CPU: oneDNN may pick other convolution kernels for another batch size.)"""
+    root, index = tmp_path / "voc", tmp_path / "index.json"
+    synthetic.generate(
+        root,
+        seed=4,
+        num_train_aug=7,
+        num_train=3,
+        num_val=2,
+        image_size_range=(48, 49),
+        scale_range=(0.3, 0.8),
+    )
+    run_check_dataset(
+        root,
+        index,
+        dataset="synth",
+        classes=SYNTH_CLASSES,
+        splits=SPLITS,
+        labels_file="cls_labels.csv",
+        check_pixels=False,
+    )
+    nfg = len(SYNTH_CLASSES) - 1
+    pcm = {"feature_stages": ["layer2", "layer3", "layer4"], "embed_channels": [4, 4, 8]}
+    models = {
+        "cam": _checkpoint(
+            tmp_path / "cam.pt", build_cam_model, "cam", num_fg_classes=nfg, backbone=TINY_RESNET_W4
+        ),
+        "seam": _checkpoint(
+            tmp_path / "seam.pt",
+            build_cam_model,
+            "seam",
+            num_fg_classes=nfg,
+            backbone=TINY_RESNET_W4,
+            **pcm,
+        ),
+    }
+    for name, model in models.items():
+        outputs = {}
+        for batch in (1, 3):
+            out = tmp_path / name / str(batch)
+            run_infer_cam(
+                index,
+                root,
+                model,
+                out,
+                split="train_aug",
+                scales=[1.0, 0.5, 1.5],
+                flip=True,
+                device=CPU,
+                batch_images=batch,
+            )
+            outputs[batch] = {p.name: load_cam_npz(p) for p in sorted(out.glob("*.npz"))}
+        assert len(outputs[1]) == 7 and outputs[3].keys() == outputs[1].keys()
+        for image, single in outputs[1].items():
+            batched = outputs[3][image]
+            np.testing.assert_array_equal(batched["keys"], single["keys"])
+            np.testing.assert_allclose(batched["high_res"], single["high_res"], atol=1e-5)

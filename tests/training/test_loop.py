@@ -108,3 +108,117 @@ def test_short_schedule_freezes_the_lr_at_its_last_value(tmp_path):
     lrs = [h["lr"] for h in history]
     want = [0.1 * (1 - min(s, 3) / 4) ** 0.9 for s in range(8)]
     np.testing.assert_allclose(lrs, want)
+
+
+def _fp16_run(tmp_path, *, crash_at: int | None = None):
+    """A run whose scaled fp16 gradients overflow at first: the gradient scaler skips steps and
+    halves its scale until they fit, so its state decides which steps count."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Linear(8, 1))
+    optimizer = build_optimizer(
+        [{"params": model.parameters()}], name="sgd", lr=1e-4, weight_decay=0.0, momentum=0.9
+    )
+    scaler = torch.amp.GradScaler("cpu", growth_interval=3)
+    calls = {"n": 0}
+
+    def loss_fn(net, batch):
+        calls["n"] += 1
+        if crash_at is not None and calls["n"] > crash_at:
+            raise KeyboardInterrupt
+        out = net(batch["x"]).squeeze(1)
+        assert out.dtype == torch.float16  # autocast ran
+        return 1000 * ((out.float() - batch["y"]) ** 2).mean()
+
+    train_steps(
+        model=model,
+        dataset=SeededDataset(_Points(), _noisy, seed=3),
+        loss_fn=loss_fn,
+        optimizer=optimizer,
+        steps=17,
+        batch_size=4,
+        seed=3,
+        device=torch.device("cpu"),
+        poly_power=0.9,
+        resume_path=tmp_path / "model.pt.resume",
+        fingerprint="f",
+        checkpoint_every=5,
+        amp="fp16",
+        scaler=scaler,
+    )
+    return model, scaler
+
+
+def test_fp16_resume_restores_the_gradient_scaler(tmp_path):
+    reference, ref_scaler = _fp16_run(tmp_path / "a")
+    assert ref_scaler.get_scale() < 2.0**16  # overflows happened: the scale came down
+    (tmp_path / "b").mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        _fp16_run(tmp_path / "b", crash_at=12)
+    state = torch.load(tmp_path / "b" / "model.pt.resume", weights_only=True)
+    assert state["scaler"]["scale"] < 2.0**16
+    resumed, scaler = _fp16_run(tmp_path / "b")
+    assert scaler.get_scale() == ref_scaler.get_scale()
+    for p, q in zip(reference.parameters(), resumed.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+
+
+def _terms_loss(net, batch):
+    err = (net(batch["x"]).squeeze(1).float() - batch["y"]) ** 2
+    return {"loss": err.mean() + 0.5 * err.max(), "mse": err.mean(), "worst": err.max()}
+
+
+def _linear_run(tmp_path, **kwargs):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Linear(8, 1))
+    optimizer = build_optimizer(
+        [{"params": model.parameters()}], name="sgd", lr=0.01, weight_decay=0.0, momentum=0.9
+    )
+    history = train_steps(
+        model=model,
+        dataset=SeededDataset(_Points(), _noisy, seed=1),
+        loss_fn=_terms_loss,
+        optimizer=optimizer,
+        steps=8,
+        batch_size=4,
+        seed=1,
+        device=torch.device("cpu"),
+        poly_power=0.9,
+        resume_path=tmp_path / "r",
+        fingerprint="f",
+        checkpoint_every=100,
+        log_every=2,
+        **kwargs,
+    )
+    return model, history
+
+
+def test_bf16_training_follows_float32_training(tmp_path):
+    """bf16 autocast on the CPU: the loss curve stays within 2 % of the float32 one."""
+    _, fp32 = _linear_run(tmp_path / "a")
+    _, bf16 = _linear_run(tmp_path / "b", amp="bf16")
+    ref, got = np.array([h["loss"] for h in fp32]), np.array([h["loss"] for h in bf16])
+    assert not np.array_equal(ref, got)  # it did run in bf16
+    np.testing.assert_allclose(got, ref, rtol=0.02)
+
+
+def test_loader_workers_change_nothing(tmp_path):
+    """Two worker processes over the whole run (epochs 0–2 in one loader) give the weights of the
+    in-process loader: each sample is a function of (seed, epoch, index)."""
+    plain, _ = _linear_run(tmp_path / "a")
+    workers, _ = _linear_run(tmp_path / "b", num_workers=2)
+    for p, q in zip(plain.parameters(), workers.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+
+
+def test_loss_terms_reach_the_tensorboard_file(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    _, history = _linear_run(tmp_path, tensorboard_dir=tmp_path / "tb")
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"loss/total", "loss/mse", "loss/worst", "lr", "perf/images_per_s"} <= tags
+    assert {"perf/data_wait_share", "run/images_per_s", "run/data_wait_share"} <= tags
+    logged = [(e.step, e.value) for e in events.Scalars("loss/total")]
+    assert logged == [(h["step"], pytest.approx(h["loss"])) for h in history]
+    assert [e.step for e in events.Scalars("loss/mse")] == [2, 4, 6, 8]

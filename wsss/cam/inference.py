@@ -1,16 +1,21 @@
-"""Multi-scale + flip CAM inference for one image and IRN max-normalisation (pure functions)."""
+"""Multi-scale + flip CAM inference and IRN max-normalisation (pure functions).
+
+Images of one size are inferred together: per scale, one forward pass takes every image of the
+batch and its mirror image. Each image's maps are those of a pass on it alone (BatchNorm in
+eval mode and convolutions act on each sample separately).
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["NORMALIZATIONS", "multiscale_cams", "normalize_present", "fuse_cams"]
+__all__ = ["NORMALIZATIONS", "multiscale_cams", "normalize_present", "fuse_cams", "size_batches"]
 
 NORMALIZATIONS = ("max", "minmax", "minmax_half")
 
@@ -18,7 +23,7 @@ NORMALIZATIONS = ("max", "minmax", "minmax_half")
 def multiscale_cams(
     model: nn.Module, image: torch.Tensor, *, scales: Sequence[float], flip: bool, stride: int = 1
 ) -> torch.Tensor:
-    """Sum a model's CAMs over rescaled (and horizontally flipped) copies of one image.
+    """Sum a model's CAMs over rescaled (and horizontally flipped) copies of an image.
 
     IRN recipe (Ahn et al., CVPR 2019): for each scale ``s`` the image is resized bilinearly
     (``align_corners=False``) to ``(round(H·s), round(W·s))``; ``model.cams`` runs on the batch
@@ -26,40 +31,69 @@ def multiscale_cams(
     two are summed; each scale's map is resized bilinearly to the stride-aligned canvas
     ``(stride·⌈H/stride⌉, stride·⌈W/stride⌉)``, cropped to ``(H, W)``, and the scales are summed.
     The canvas keeps every feature cell ``stride`` pixels wide, as in IRN's ``high_res`` output.
-    The model's train/eval mode is left to the caller (use ``model.eval()``).
+    A batch of B images of one size takes one pass of ``[imgs, flip(imgs)]`` (2B) per scale.
+    The model's train/eval mode is left to the caller (use ``model.eval()``); under autocast
+    the maps are summed in float32.
 
     Args:
         model: exposes ``cams(x: (B, 3, h, w)) -> (B, K, h', w')``, on ``image``'s device.
-        image: ``(3, H, W)`` normalised float image.
+        image: ``(3, H, W)`` normalised float image, or ``(B, 3, H, W)`` images of one size.
         scales: positive scale factors, e.g. ``(1.0, 0.5, 1.5, 2.0)``.
         flip: also evaluate the horizontally flipped image.
         stride: the model's output stride (1 = resize straight to ``(H, W)``).
 
     Returns:
-        ``(K, H, W)`` float32 tensor on ``image``'s device (not normalised).
+        ``(K, H, W)`` (``(B, K, H, W)`` for a batch) float32 on ``image``'s device, not
+        normalised.
 
     Raises:
-        ValueError: on a non-``(3, H, W)`` image or empty / non-positive scales.
+        ValueError: on an image that is neither ``(3, H, W)`` nor ``(B, 3, H, W)``, or empty /
+            non-positive scales.
     """
-    if image.ndim != 3 or image.shape[0] != 3:
-        raise ValueError(f"expected a (3, H, W) image, got shape {tuple(image.shape)}")
+    single = image.ndim == 3
+    if image.ndim not in (3, 4) or image.shape[-3] != 3:
+        raise ValueError(
+            f"expected a (3, H, W) image or (B, 3, H, W) images, got shape {tuple(image.shape)}"
+        )
     if len(scales) == 0 or any(s <= 0 for s in scales):
         raise ValueError(f"scales must be a non-empty list of positive numbers, got {scales!r}")
-    height, width = image.shape[-2:]
+    images = image[None].float() if single else image.float()
+    count, (height, width) = images.shape[0], images.shape[-2:]
     canvas = (stride * math.ceil(height / stride), stride * math.ceil(width / stride))
     total: torch.Tensor | None = None
     with torch.no_grad():
         for s in scales:
             size = (max(1, round(height * s)), max(1, round(width * s)))
-            x = F.interpolate(image[None].float(), size=size, mode="bilinear", align_corners=False)
+            x = F.interpolate(images, size=size, mode="bilinear", align_corners=False)
             if flip:
                 x = torch.cat([x, x.flip(-1)], dim=0)
             cam = model.cams(x).float()
-            cam_s = cam[0] + cam[1].flip(-1) if flip else cam[0]
-            cam_s = F.interpolate(cam_s[None], size=canvas, mode="bilinear", align_corners=False)
-            cam_s = cam_s[0, :, :height, :width]
+            cam_s = cam[:count] + cam[count:].flip(-1) if flip else cam
+            cam_s = F.interpolate(cam_s, size=canvas, mode="bilinear", align_corners=False)
+            cam_s = cam_s[:, :, :height, :width]
             total = cam_s if total is None else total + cam_s
-    return total
+    return total[0] if single else total
+
+
+def size_batches(
+    sizes: Mapping[Hashable, tuple[int, int]], max_images: int
+) -> list[list[Hashable]]:
+    """Group ids by image size into batches of at most ``max_images``: ids of one size in
+    ascending order, sizes in ascending order; every id in exactly one batch.
+
+    Raises:
+        ValueError: ``max_images`` < 1.
+    """
+    if max_images < 1:
+        raise ValueError(f"images per batch must be >= 1, got {max_images!r}")
+    groups: dict[tuple[int, int], list] = {}
+    for key in sorted(sizes):
+        groups.setdefault(tuple(sizes[key]), []).append(key)
+    return [
+        ids[i : i + max_images]
+        for _, ids in sorted(groups.items())
+        for i in range(0, len(ids), max_images)
+    ]
 
 
 def normalize_present(

@@ -91,8 +91,8 @@ class EPSNet(nn.Module):
 
     def cams(self, x: torch.Tensor) -> torch.Tensor:
         """Foreground softmax maps ``(B, K, h, w)``: the softmax over all K + 1 logits, background
-        channel dropped (EPS/SMAF inference, algorithms.md §1.3(d))."""
-        return F.softmax(self(x)["logits"], dim=1)[:, : self.num_fg_classes]
+        channel dropped (EPS/SMAF inference, algorithms.md §1.3(d)); float32 under autocast."""
+        return F.softmax(self(x)["logits"].float(), dim=1)[:, : self.num_fg_classes]
 
     def param_groups(self) -> list[dict]:
         """``backbone`` (lr ×1) and ``head`` (embedding + classifier, ×10) parameter groups."""

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from wsss.utils.amp import float32
+
 __all__ = [
     "CAAM",
     "BinGraph",
@@ -58,6 +60,7 @@ def bin_merge(x: torch.Tensor, bins: tuple[int, int], size: tuple[int, int]) -> 
     return x.reshape(n, c, h, w)
 
 
+@float32
 def local_class_centers(
     cam: torch.Tensor, feats: torch.Tensor, bin_scores: torch.Tensor
 ) -> torch.Tensor:
@@ -76,6 +79,7 @@ def local_class_centers(
     return (pixel_conf.transpose(2, 3) @ feats) * bin_scores.unsqueeze(-1)
 
 
+@float32
 def class_attention(
     query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, *, scale: float | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:

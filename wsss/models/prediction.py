@@ -40,7 +40,8 @@ def multiscale_probs(
             )
         if flip:
             x = torch.cat([x, x.flip(-1)])
-        logits = F.interpolate(model(x)["out"], size=(h, w), mode="bilinear", align_corners=False)
+        logits = model(x)["out"].float()  # float32 from here on, also under autocast
+        logits = F.interpolate(logits, size=(h, w), mode="bilinear", align_corners=False)
         probs = logits.softmax(1)
         probs = probs[0] + probs[1].flip(-1) if flip else probs[0]
         total = probs if total is None else total + probs

@@ -17,12 +17,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from wsss.models.backbones import backbone_from_config
+from wsss.utils.amp import float32
 
 __all__ = ["guide_map", "pixel_correlation", "pixel_region_correlation", "PCMNet", "PRCM_LAYOUTS"]
 
 PRCM_LAYOUTS = ("faithful", "transpose")
 
 
+@float32
 def guide_map(cam: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     """The detached, normalised CAM that PCM and PRCM propagate (SEAM/CPN ``cam_d_norm``).
 
@@ -43,6 +45,7 @@ def guide_map(cam: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
         return torch.cat([1 - fg_max, fg], dim=1)
 
 
+@float32
 def pixel_correlation(guide: torch.Tensor, embedding: torch.Tensor, eps: float = 1e-5):
     """PCM: ``guide`` propagated by the cosine affinity of ``embedding`` (SEAM eq. 5).
 
@@ -64,6 +67,7 @@ def pixel_correlation(guide: torch.Tensor, embedding: torch.Tensor, eps: float =
     return (guide.flatten(2) @ aff).view(n, -1, h, w)
 
 
+@float32
 def pixel_region_correlation(
     guide: torch.Tensor,
     features: torch.Tensor,

@@ -24,6 +24,8 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
+from wsss.utils.amp import float32
+
 __all__ = [
     "boundary_affinities",
     "feature_affinities",
@@ -129,6 +131,7 @@ def _as_batch(x: torch.Tensor, name: str, plain_dims: int) -> tuple[torch.Tensor
     )
 
 
+@float32
 def boundary_affinities(boundary: torch.Tensor, radius: int) -> torch.Tensor:
     """IRNet's inter-pixel affinities from a boundary map: a_ij = 1 − max_{k ∈ P_ij} B_k.
 
@@ -168,6 +171,7 @@ def boundary_affinities(boundary: torch.Tensor, radius: int) -> torch.Tensor:
     return aff[0] if plain else aff
 
 
+@float32
 def feature_affinities(features: torch.Tensor, radius: int) -> torch.Tensor:
     """AffinityNet's affinities a_ij = exp(−mean_c |f_c(i) − f_c(j)|), 0 for invalid pairs.
 
@@ -196,6 +200,7 @@ def feature_affinities(features: torch.Tensor, radius: int) -> torch.Tensor:
     return aff[0] if plain else aff
 
 
+@float32
 def transition_matrix(affinities: torch.Tensor, offsets, *, beta: float) -> torch.Tensor:
     """The random-walk transition matrix T of AffinityNet / IRNet as a sparse n × n matrix.
 
@@ -271,6 +276,7 @@ def _step_matrix(transition: torch.Tensor, n: int) -> torch.Tensor:
         return torch.sparse_csr_tensor(crow, col, csr.values(), (n, n), check_invariants=False)
 
 
+@float32
 def random_walk(seeds: torch.Tensor, transition: torch.Tensor, *, steps: int) -> torch.Tensor:
     """Propagate seed maps by ``steps`` random-walk steps: row vectors v ↦ v · T^steps.
 
@@ -327,6 +333,7 @@ def _check_exponent(value: int, name: str) -> int:
     return int(value)
 
 
+@float32
 def propagate(
     seeds: torch.Tensor,
     boundary: torch.Tensor,
@@ -396,6 +403,7 @@ def propagate(
         return torch.cat([background, walked], dim=0)
 
 
+@float32
 def propagate_features(
     seeds: torch.Tensor,
     features: torch.Tensor,

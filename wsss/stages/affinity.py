@@ -42,6 +42,7 @@ from wsss.stages.sharding import write_images
 from wsss.stages.training import load_model, train_and_save
 from wsss.training.affinity_losses import affinitynet_loss, irn_affinity_loss
 from wsss.training.loop import config_fingerprint, file_digest
+from wsss.utils.amp import autocast, resolve_amp
 
 __all__ = ["run_make_affinity_labels", "run_train_affinity", "run_random_walk"]
 
@@ -177,12 +178,16 @@ def run_train_affinity(
     radius: int,
     seed: int,
     device: torch.device,
+    amp: str = "off",
+    out_tensorboard: str | os.PathLike | None = None,
 ) -> None:
     """Train AffinityNet (``affinitynet``) or IRNet's boundary branch (``irn``) on the
     confident-region labels in ``label_dir`` with pair losses of ``radius``.
 
     The backbone starts from ``model["pretrained"]`` (local ImageNet weights) and/or, with
-    ``model["init_from_cam"]``, from the CAM classifier checkpoint ``cam_model``.
+    ``model["init_from_cam"]``, from the CAM classifier checkpoint ``cam_model``. ``amp``:
+    mixed precision (the affinities and pair losses stay float32); ``out_tensorboard``: the
+    folder of the run's TensorBoard event file.
     """
     _check_method(method)
     index = DatasetIndex(index_path)
@@ -217,6 +222,8 @@ def run_train_affinity(
         fingerprint=fingerprint,
         out_model=out_model,
         out_log=out_log,
+        amp=amp,
+        out_tensorboard=out_tensorboard,
     )
 
 
@@ -229,7 +236,7 @@ def _irn_label(net, image: np.ndarray, cam: dict, walk: Mapping, device) -> np.n
     boundary grid, walk, ×4 bilinear, max-normalise, background plane, argmax."""
     height, width = image.shape[:2]
     x = normalize_image(image).to(device)[None]
-    logits = net(torch.cat([x, x.flip(-1)]))[:, 0]
+    logits = net(torch.cat([x, x.flip(-1)]))[:, 0].float()
     boundary = torch.sigmoid(0.5 * logits[0] + 0.5 * logits[1].flip(-1))
     # The stored CAMs are full resolution; IRN walks its stride-4 CAMs: area-downscale them.
     cams = torch.from_numpy(cam["high_res"]).to(device)
@@ -253,7 +260,7 @@ def _affinitynet_label(net, image: np.ndarray, cam: dict, walk: Mapping, device)
     height, width = image.shape[:2]
     pad_h, pad_w = -height % 8, -width % 8
     x = normalize_image(image).to(device)[None]
-    features = net(F.pad(x, (0, pad_w, 0, pad_h)))[0]
+    features = net(F.pad(x, (0, pad_w, 0, pad_h)))[0].float()
     cams = torch.from_numpy(cam["high_res"]).to(device)
     if len(cams):
         background = (1 - cams.max(0, keepdim=True).values) ** walk["alpha"]
@@ -281,22 +288,26 @@ def run_random_walk(
     method: str,
     walk: Mapping,
     device: torch.device,
+    amp: str = "off",
     shard: tuple[int, int] = (1, 1),
 ) -> None:
     """Random-walk pseudo masks (palette PNGs) for the ``shard`` (k, n) of ``split``'s images,
-    resumably (:func:`~wsss.stages.sharding.write_images`)."""
+    resumably (:func:`~wsss.stages.sharding.write_images`); the network runs in the mixed
+    precision ``amp`` asks for, the walk in float32."""
     _check_method(method)
     ids = DatasetIndex(index_path).ids(split)
     net = load_model(model_path, build_affinity_model, device)
     one_label = _irn_label if method == "irn" else _affinitynet_label
+    amp = resolve_amp(amp, device)
 
     def one_mask(image_id: str, folder: Path) -> None:
         image, cam = load_image_and_cams(root, cam_dir, image_id)
-        label = one_label(net, image, cam, walk, device)
+        with autocast(amp, device):
+            label = one_label(net, image, cam, walk, device)
         save_label_png(folder / f"{image_id}.png", label.astype(np.uint8), voc_palette())
 
     manifest = dict(stage="random_walk", split=split, count=len(ids), method=method)
-    manifest.update(walk=dict(walk), model=file_digest(model_path))
+    manifest.update(walk=dict(walk), model=file_digest(model_path), amp=amp)
     inputs = [index_path, cam_dir]  # the model: in the manifest
     write_images(
         out_dir, ids, one_mask, suffix=".png", manifest=manifest, inputs=inputs, shard=shard

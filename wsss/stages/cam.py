@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from wsss.cam.complementary import ComplementaryPairTransform
-from wsss.cam.inference import fuse_cams
+from wsss.cam.inference import multiscale_cams, normalize_present, size_batches
 from wsss.cam.labels import cams_to_label, sweep_confusion, threshold_grid
 from wsss.data.cda import CDAPairTransform, InstanceBank
 from wsss.data.dataset import VOCSegmentation
@@ -22,6 +22,7 @@ from wsss.data.transforms import MapsTransform, TrainTransform, normalize_image
 from wsss.data.voc import image_path, mask_path
 from wsss.io import (
     atomic_path,
+    image_size,
     load_cam_npz,
     load_image,
     load_label_png,
@@ -41,8 +42,10 @@ from wsss.stages.training import load_model, train_and_save
 from wsss.training.cam_losses import cpn_loss, seam_loss
 from wsss.training.eps_losses import eps_loss
 from wsss.training.loop import config_fingerprint, file_digest
+from wsss.training.losses import multilabel_loss
+from wsss.utils.amp import autocast, resolve_amp
 
-__all__ = ["run_train_cam", "run_infer_cam", "run_eval_cam"]
+__all__ = ["run_train_cam", "run_infer_cam", "run_eval_cam", "cam_method_parts"]
 
 log = logging.getLogger(__name__)
 
@@ -52,19 +55,19 @@ METHODS = ("cam", "seam", "cpn", "eps")
 
 def _multilabel_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
     # Multi-label soft-margin loss on GAP scores (algorithms.md §1.2).
-    return F.multilabel_soft_margin_loss(model(batch["image"]), batch["labels"])
+    return multilabel_loss(model(batch["image"]), batch["labels"])
 
 
-def _seam_loss(model: torch.nn.Module, batch: dict, *, view_scale: float) -> torch.Tensor:
+def _seam_loss(model: torch.nn.Module, batch: dict, *, view_scale: float) -> dict:
     """SEAM's two views: the crop and a bilinear (``align_corners=True``) downscaled copy."""
     x = batch["image"]
     small = F.interpolate(x, scale_factor=view_scale, mode="bilinear", align_corners=True)
     cam1, cam_rv1 = model(x)
     cam2, cam_rv2 = model(small)
-    return seam_loss(cam1, cam_rv1, cam2, cam_rv2, batch["labels"])["loss"]
+    return seam_loss(cam1, cam_rv1, cam2, cam_rv2, batch["labels"])
 
 
-def _cpn_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
+def _cpn_loss(model: torch.nn.Module, batch: dict) -> dict:
     """CPN: three passes (x, x ⊙ M, x ⊙ (1 − M)); maps upsampled to the crop (ac=True)."""
     x, keep = batch["image"], batch["cp_mask"]
     maps = []
@@ -76,22 +79,24 @@ def _cpn_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
                 for m in (cam, cam_rv)
             )
         )
-    return cpn_loss(maps, batch["labels"], batch["cp_ratio"])["loss"]
+    return cpn_loss(maps, batch["labels"], batch["cp_ratio"])
 
 
 def _paired_multilabel_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
     """CDA: originals and pasted copies (``(B, 2, ...)``) in one forward pass of 2B images."""
     images, labels = batch["image"].flatten(0, 1), batch["labels"].flatten(0, 1)
-    return F.multilabel_soft_margin_loss(model(images), labels)
+    return multilabel_loss(model(images), labels)
 
 
-def _eps_loss(model: torch.nn.Module, batch: dict, *, tau: float, lam: float) -> torch.Tensor:
+def _eps_loss(model: torch.nn.Module, batch: dict, *, tau: float, lam: float) -> dict:
     out = model(batch["image"])
-    return eps_loss(out["logits"], batch["saliency"], batch["labels"], tau=tau, lam=lam)["loss"]
+    return eps_loss(out["logits"], batch["saliency"], batch["labels"], tau=tau, lam=lam)
 
 
-def _method_parts(method: str, loss: Mapping | None, train: Mapping):
-    """(loss function, sample transform) of a CAM training method."""
+def cam_method_parts(method: str, loss: Mapping | None, train: Mapping):
+    """(loss function, sample transform) of a CAM training method (``cam``, ``seam``, ``cpn``
+    or ``eps``): ``loss_fn(model, batch)`` returns the loss, or a dict of its terms with the
+    total under ``"loss"``."""
     transform = TrainTransform.from_mapping(train)
     if method == "cam":
         return _multilabel_loss, transform
@@ -129,8 +134,13 @@ def run_train_cam(
     loss: Mapping | None = None,
     saliency_dir: str | None = None,
     cda: Mapping | None = None,
+    amp: str = "off",
+    out_tensorboard: str | os.PathLike | None = None,
 ) -> None:
     """Train the CAM classifier of ``method`` on ``split`` with image-level labels only.
+
+    ``amp``: mixed precision (:func:`wsss.utils.amp.resolve_amp`); ``out_tensorboard``: the
+    folder of the run's TensorBoard event file.
 
     ``cam``: IRN's GAP classifier; ``seam``: SEAM (two views, PCM, ``loss["view_scale"]``);
     ``cpn``: CPN (PCM + PRCM on complementary patch pairs, ``loss["pairs"]``); ``eps``: EPS
@@ -148,7 +158,7 @@ def run_train_cam(
         raise ValueError("CAM method 'eps' needs saliency maps: set the dataset's saliency_dir")
     if cda is not None and method != "cam":
         raise ValueError(f"CDA pairs train IRN's classifier (method 'cam'), not {method!r}")
-    loss_fn, transform = _method_parts(method, loss, train)
+    loss_fn, transform = cam_method_parts(method, loss, train)
     schedule = {}
     if cda is not None:
         if cda["schedule"] not in ("faithful", "fixed"):
@@ -203,6 +213,8 @@ def run_train_cam(
         out_model=out_model,
         out_log=out_log,
         transform=transform,
+        amp=amp,
+        out_tensorboard=out_tensorboard,
         **schedule,
     )
 
@@ -218,34 +230,49 @@ def run_infer_cam(
     flip: bool,
     device: torch.device,
     normalization: str = "max",
+    batch_images: int = 1,
+    amp: str = "off",
     shard: tuple[int, int] = (1, 1),
 ) -> None:
     """Write ``<id>.npz`` (keys, high_res) for every image of ``split`` (present classes only),
     each map normalised as ``normalization`` says (:func:`normalize_present`); the ``shard``
-    (k, n) of them, resumably (:func:`~wsss.stages.sharding.write_images`)."""
+    (k, n) of them, resumably (:func:`~wsss.stages.sharding.write_images`).
+
+    Images of one size go through the network together, up to ``batch_images`` of them (and
+    their mirror images) per pass (:func:`~wsss.cam.inference.multiscale_cams`); ``amp`` is
+    the mixed-precision mode of the forward passes (the maps are summed and normalised in
+    float32)."""
     index = DatasetIndex(index_path)
     net = load_model(model_path, build_cam_model, device)
     stride = net.backbone.output_stride
+    amp = resolve_amp(amp, device)
 
-    def one_cam(image_id: str, folder: Path) -> None:
-        image = normalize_image(load_image(image_path(root, image_id)))
-        keys, high_res = fuse_cams(
-            net,
-            image.to(device),
-            index.labels(image_id),
-            scales=scales,
-            flip=flip,
-            stride=stride,
-            normalization=normalization,
-        )
-        save_cam_npz(folder / f"{image_id}.npz", keys=keys, high_res=high_res)
+    def cam_batch(ids: list[str], folder: Path) -> None:
+        images = torch.stack([normalize_image(load_image(image_path(root, i))) for i in ids])
+        with autocast(amp, device):
+            cams = multiscale_cams(net, images.to(device), scales=scales, flip=flip, stride=stride)
+        for image_id, maps in zip(ids, cams, strict=True):
+            keys, high_res = normalize_present(maps, index.labels(image_id), mode=normalization)
+            save_cam_npz(folder / f"{image_id}.npz", keys=keys, high_res=high_res)
+
+    def batches(todo: list[str]) -> list[list[str]]:
+        return size_batches({i: image_size(image_path(root, i)) for i in todo}, batch_images)
 
     ids = index.ids(split)
     manifest = dict(stage="infer_cam", split=split, count=len(ids), scales=scales, flip=flip)
-    manifest.update(normalization=normalization, device=str(device))
+    manifest.update(normalization=normalization, device=str(device), amp=amp)
+    manifest.update(batch_images=batch_images)
     inputs = [index_path, model_path]
+    log.info("CAM inference: up to %d images of one size per pass, amp %s", batch_images, amp)
     write_images(
-        out_dir, ids, one_cam, suffix=".npz", manifest=manifest, inputs=inputs, shard=shard
+        out_dir,
+        ids,
+        cam_batch,
+        suffix=".npz",
+        manifest=manifest,
+        inputs=inputs,
+        shard=shard,
+        batches=batches,
     )
 
 

@@ -25,8 +25,9 @@ from wsss.stages.common import (
 from wsss.stages.sharding import write_images
 from wsss.stages.training import load_model, train_and_save
 from wsss.training.loop import config_fingerprint, file_digest
-from wsss.training.losses import segmentation_loss
-from wsss.training.pcaa_losses import pcaa_loss
+from wsss.training.losses import segmentation_loss_terms
+from wsss.training.pcaa_losses import pcaa_loss_terms
+from wsss.utils.amp import autocast, resolve_amp
 
 __all__ = ["run_train_seg", "run_infer_seg", "run_eval_seg", "seg_loss_fn", "seg_predictor"]
 
@@ -42,16 +43,17 @@ _SEG_LOSS_KEYS = frozenset({"aux_weight", "ohem"})
 _PCAA_LOSS_KEYS = _SEG_LOSS_KEYS | {"cls_weight", "focal_gamma", "bin_threshold"}
 
 
-def _configured_loss(model: torch.nn.Module, batch: dict, **kwargs: object) -> torch.Tensor:
-    return segmentation_loss(model(batch["image"]), batch["mask"], ignore_index=255, **kwargs)
+def _configured_loss(model, batch: dict, *, terms: bool, pcaa: bool, **kwargs: object):
+    loss_terms = pcaa_loss_terms if pcaa else segmentation_loss_terms
+    out = loss_terms(model(batch["image"]), batch["mask"], ignore_index=255, **kwargs)
+    return out if terms else out["loss"]
 
 
-def _configured_pcaa_loss(model: torch.nn.Module, batch: dict, **kwargs: object) -> torch.Tensor:
-    return pcaa_loss(model(batch["image"]), batch["mask"], ignore_index=255, **kwargs)
-
-
-def seg_loss_fn(loss: Mapping | None) -> Callable[[torch.nn.Module, dict], torch.Tensor]:
-    """The training loss a seg model config's ``loss`` entry asks for.
+def seg_loss_fn(
+    loss: Mapping | None, *, terms: bool = False
+) -> Callable[[torch.nn.Module, dict], torch.Tensor | dict[str, torch.Tensor]]:
+    """The training loss a seg model config's ``loss`` entry asks for: ``(model, batch) ->``
+    the loss, or with ``terms`` the dict of its terms with the total under ``"loss"``.
 
     ``None`` (no entry): plain cross-entropy on ``"out"``. ``{"aux_weight", "ohem"}``:
     :func:`~wsss.training.losses.segmentation_loss` (OHEM on the main branch if ``ohem`` is a
@@ -74,9 +76,11 @@ def seg_loss_fn(loss: Mapping | None) -> Callable[[torch.nn.Module, dict], torch
         "ohem": None if loss["ohem"] is None else dict(loss["ohem"]),
     }
     if keys == _SEG_LOSS_KEYS:
-        return functools.partial(_configured_loss, **kwargs)
+        return functools.partial(_configured_loss, terms=terms, pcaa=False, **kwargs)
     return functools.partial(
-        _configured_pcaa_loss,
+        _configured_loss,
+        terms=terms,
+        pcaa=True,
         cls_weight=float(loss["cls_weight"]),
         gamma=float(loss["focal_gamma"]),
         bin_threshold=float(loss["bin_threshold"]),
@@ -97,6 +101,8 @@ def run_train_seg(
     train: Mapping,
     seed: int,
     device: torch.device,
+    amp: str = "off",
+    out_tensorboard: str | os.PathLike | None = None,
 ) -> None:
     """Train a segmentation network on ``split`` with the masks in ``mask_dir``.
 
@@ -104,12 +110,14 @@ def run_train_seg(
     ground-truth folder as ``datasets.<name>.splits`` names it (full supervision), read through
     the index's layout (:class:`wsss.data.layouts.SplitFiles`). ``model`` holds the
     constructor kwargs plus ``pretrained`` (backbone weights file or None) and an optional
-    ``loss`` (see :func:`seg_loss_fn`; absent: plain cross-entropy).
+    ``loss`` (see :func:`seg_loss_fn`; absent: plain cross-entropy). ``amp``: mixed
+    precision (:func:`wsss.utils.amp.resolve_amp`); ``out_tensorboard``: the folder of the
+    run's TensorBoard event file.
     """
     index = DatasetIndex(index_path)
     ids = index.ids(split)
     files = index.files(root, split, mask_dir)
-    loss_fn = seg_loss_fn(model.get("loss"))
+    loss_fn = seg_loss_fn(model.get("loss"), terms=True)
     kwargs = {k: v for k, v in model.items() if k not in _NON_CTOR_KEYS}
     net = build_seg_model(model_name, num_classes=len(index.classes), **kwargs)
     if model.get("pretrained"):
@@ -134,6 +142,8 @@ def run_train_seg(
         fingerprint=fingerprint,
         out_model=out_model,
         out_log=out_log,
+        amp=amp,
+        out_tensorboard=out_tensorboard,
     )
 
 
@@ -187,17 +197,20 @@ def run_infer_seg(
     mode: str = "whole",
     crop_size: int | None = None,
     stride: int | None = None,
+    amp: str = "off",
     shard: tuple[int, int] = (1, 1),
 ) -> None:
     """Palette PNG predictions ``<out_dir>/<id>.png`` for ``split``: the argmax of the
     probabilities :func:`seg_predictor` gives (``mode``, ``crop_size``, ``stride``,
-    ``scales``, ``flip`` as there); the ``shard`` (k, n) of them, resumably
+    ``scales``, ``flip`` as there; forward passes in the mixed precision ``amp`` asks for,
+    probabilities in float32); the ``shard`` (k, n) of them, resumably
     (:func:`~wsss.stages.sharding.write_images`)."""
     index = DatasetIndex(index_path)
     ids = index.ids(split)
     files = index.files(root, split)
     palette = files.palette()
     net = load_model(model_path, build_seg_model, device)
+    amp = resolve_amp(amp, device)
     predict = seg_predictor(
         net,
         len(index.classes),
@@ -210,7 +223,8 @@ def run_infer_seg(
 
     def one_prediction(image_id: str, folder: Path) -> None:
         image = normalize_image(load_image(files.image_path(image_id))).to(device)
-        pred = predict(image).argmax(0)
+        with autocast(amp, device):
+            pred = predict(image).argmax(0)
         save_label_png(folder / f"{image_id}.png", pred.cpu().numpy().astype(np.uint8), palette)
 
     manifest = dict(
@@ -223,6 +237,7 @@ def run_infer_seg(
         scales=scales,
         flip=flip,
         device=str(device),
+        amp=amp,
     )
     write_images(
         out_dir,

@@ -137,17 +137,21 @@ class _Bound:
 def write_images(
     out_dir: str | os.PathLike,
     ids: Sequence[str],
-    work: Callable[[str, Path], None],
+    work: Callable[[str, Path], None] | Callable[[list[str], Path], None],
     *,
     suffix: str,
     manifest: Mapping,
     inputs: Sequence[str | os.PathLike] = (),
     shard: tuple[int, int] = (1, 1),
     processes: int = 1,
+    batches: Callable[[list[str]], list[list[str]]] | None = None,
 ) -> None:
     """The per-image loop of a (sharded) stage, resumable: ``work(image_id, folder)`` writes
     ``folder/<image_id><suffix>`` atomically for each id of ``shard`` (:func:`shard_ids`)
     that is not there yet; then ``manifest`` is written and the folder becomes ``out_dir``.
+
+    With ``batches`` (ids → lists of ids, e.g. images of one size), ``work(ids, folder)``
+    gets one list at a time instead (one batched pass; in this process).
 
     ``manifest`` describes the whole stage (``count`` = every id), so the shards' manifests
     are equal and :func:`merge_shards` keeps one. The side folder (:func:`resumable_dir`) is
@@ -166,7 +170,15 @@ def write_images(
             len(mine) - len(todo),
             len(todo),
         )
-        map_images(_Bound(work, folder), todo, processes)
+        if batches is None:
+            map_images(_Bound(work, folder), todo, processes)
+        else:
+            done = 0
+            for batch in batches(todo):
+                work(batch, folder)
+                before, done = done, done + len(batch)
+                if done // 100 > before // 100 or done == len(todo):
+                    log.info("%d/%d images", done, len(todo))
         write_manifest(folder, **manifest)
 
 

@@ -20,6 +20,7 @@ from wsss.stages.common import DatasetIndex, check_same_size
 from wsss.stages.training import load_model, train_and_save
 from wsss.training.loop import config_fingerprint, file_digest
 from wsss.training.smaf import SelfTrainer, initial_prototypes
+from wsss.utils.amp import autocast, resolve_amp
 
 __all__ = ["run_train_self"]
 
@@ -61,13 +62,17 @@ def run_train_self(
     seed: int,
     device: torch.device,
     saliency_dir: str | None = None,
+    amp: str = "off",
+    out_tensorboard: str | os.PathLike | None = None,
 ) -> None:
     """Train SMAF's student, initialised from the EPS teacher, with L_mac on the teacher's fused
     maps (``fused_dir``, from ``infer_cam``); the checkpoint is an ``eps`` network.
 
     ``loss``: ``bg_score`` (the reactivation's background plane, 0.2), ``weight`` (100),
     ``denoise`` (``none`` | ``prototype`` | ``prototype+saliency``), ``ema_decay``,
-    ``prototype_momentum``, ``min_pixels``, ``saliency_threshold``.
+    ``prototype_momentum``, ``min_pixels``, ``saliency_threshold``. ``amp``: mixed precision
+    (the targets, prototypes and L_mac stay float32); ``out_tensorboard``: the folder of the
+    run's TensorBoard event file.
     """
     denoise = loss["denoise"]
     if denoise == "prototype+saliency" and not saliency_dir:
@@ -80,7 +85,8 @@ def run_train_self(
     prototypes = None
     if denoise != "none":
         images = (normalize_image(load_image(image_path(root, i))) for i in ids)
-        prototypes = initial_prototypes(student, images, index.num_fg_classes + 1, device)
+        with autocast(resolve_amp(amp, device), device):
+            prototypes = initial_prototypes(student, images, index.num_fg_classes + 1, device)
         student.train()
     trainer = SelfTrainer(
         student,
@@ -123,4 +129,6 @@ def run_train_self(
         out_log=out_log,
         transform=MapsTransform.from_mapping(keys, train),
         saved=student,
+        amp=amp,
+        out_tensorboard=out_tensorboard,
     )

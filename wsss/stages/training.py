@@ -37,8 +37,14 @@ def train_and_save(
     steps: int | None = None,
     schedule_steps: int | None = None,
     saved: torch.nn.Module | None = None,
+    amp: str = "off",
+    out_tensorboard: str | os.PathLike | None = None,
 ) -> None:
     """Train ``net`` on augmented samples of ``base`` as ``train`` says; write model and loss log.
+
+    ``amp`` is the mixed-precision mode (:func:`wsss.utils.amp.resolve_amp`); the run's
+    TensorBoard event file goes to ``out_tensorboard`` (:class:`~wsss.training.monitor.
+    TrainingMonitor`) while it trains.
 
     ``transform(sample, rng)`` makes the training tensors (default: ``TrainTransform`` of
     ``train``'s crop, scale and jitter settings). ``batch_size``, ``steps`` and
@@ -77,16 +83,22 @@ def train_and_save(
         checkpoint_every=train["checkpoint_every"],
         num_workers=train["num_workers"],
         sync_bn=bool(train.get("sync_bn", False)),
+        amp=amp,
+        tensorboard_dir=out_tensorboard,
     )
     if not is_main_process():
         return
     with atomic_path(out_log) as tmp:
         pd.DataFrame(history).to_csv(tmp, index=False)
     saved = net if saved is None else saved
+    weights = saved.state_dict()
+    for key, value in list(weights.items()):  # channels-last (CUDA) weights: the usual layout
+        if not value.is_contiguous():
+            weights[key] = value.contiguous()
     state = {
         "model_name": model_name,
         "build_kwargs": saved.build_kwargs,
-        "state_dict": saved.state_dict(),
+        "state_dict": weights,
         "classes": list(classes),
         "wsss_version": wsss.__version__,
     }
@@ -94,8 +106,12 @@ def train_and_save(
 
 
 def load_model(path: str | os.PathLike, build, device: torch.device) -> torch.nn.Module:
-    """Rebuild a model from a checkpoint's stored build kwargs and load its weights strictly."""
+    """Rebuild a model from a checkpoint's stored build kwargs and load its weights strictly;
+    in eval mode on ``device`` (channels-last on CUDA, where cuDNN's kernels prefer it)."""
     ckpt = load_checkpoint(path)
     model = build(ckpt["model_name"], **ckpt["build_kwargs"])
     model.load_state_dict(ckpt["state_dict"], strict=True)
-    return model.to(device).eval()
+    model = model.to(device).eval()
+    if device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    return model

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import torch
 
+from wsss.utils.amp import float32
+
 __all__ = ["affinity_loss_terms", "affinitynet_loss", "irn_affinity_loss"]
 
 _EPS = 1e-5
@@ -35,6 +37,7 @@ def _masked_sum_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return values.sum() / (mask.sum().to(values.dtype) + _EPS)
 
 
+@float32
 def affinity_loss_terms(
     aff: torch.Tensor, bg_pos: torch.Tensor, fg_pos: torch.Tensor, neg: torch.Tensor
 ) -> dict[str, torch.Tensor]:
@@ -64,6 +67,7 @@ def affinity_loss_terms(
     }
 
 
+@float32
 def affinitynet_loss(
     aff: torch.Tensor, bg_pos: torch.Tensor, fg_pos: torch.Tensor, neg: torch.Tensor
 ) -> torch.Tensor:
@@ -85,6 +89,7 @@ def affinitynet_loss(
     return terms["bg_pos"] / 4 + terms["fg_pos"] / 4 + terms["neg"] / 2
 
 
+@float32
 def irn_affinity_loss(
     aff: torch.Tensor, bg_pos: torch.Tensor, fg_pos: torch.Tensor, neg: torch.Tensor
 ) -> torch.Tensor:

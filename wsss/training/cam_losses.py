@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from wsss.utils.amp import float32
+
 __all__ = [
     "max_norm",
     "keep_pixel_max",
@@ -21,6 +23,7 @@ __all__ = [
 ]
 
 
+@float32
 def max_norm(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     """Per sample and channel: ReLU(ReLU(x) − min − ε) / (max − min + ε), with min and max of
     ReLU(x) over the pixels (SEAM's and CPN's ``max_norm``)."""
@@ -71,6 +74,7 @@ def _set_background(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([1 - x[:, 1:].max(1, keepdim=True).values, x[:, 1:]], dim=1)
 
 
+@float32
 def seam_loss(
     cam1: torch.Tensor,
     cam_rv1: torch.Tensor,
@@ -114,6 +118,7 @@ def seam_loss(
     return {"cls": cls, "er": er, "ecr": ecr, "rvmin": rvmin, "loss": cls + er + ecr + rvmin}
 
 
+@float32
 def cpn_loss(
     maps: list[tuple[torch.Tensor, torch.Tensor]],
     labels: torch.Tensor,

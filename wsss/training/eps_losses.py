@@ -9,9 +9,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from wsss.utils.amp import float32
+
 __all__ = ["eps_loss"]
 
 
+@float32
 def eps_loss(
     logits: torch.Tensor,
     saliency: torch.Tensor,

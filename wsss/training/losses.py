@@ -11,9 +11,19 @@ from collections.abc import Mapping
 import torch
 import torch.nn.functional as F
 
-__all__ = ["ohem_cross_entropy", "segmentation_loss"]
+from wsss.utils.amp import float32
+
+__all__ = ["multilabel_loss", "ohem_cross_entropy", "segmentation_loss", "segmentation_loss_terms"]
 
 
+@float32
+def multilabel_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Multi-label soft-margin loss of ``(N, K)`` class scores against multi-hot ``labels``
+    (IRN's CAM classifier on GAP scores; algorithms.md §1.2), in float32."""
+    return F.multilabel_soft_margin_loss(scores, labels)
+
+
+@float32
 def ohem_cross_entropy(
     logits: torch.Tensor,
     target: torch.Tensor,
@@ -83,6 +93,22 @@ def segmentation_loss(
     ohem: Mapping | None,
     ignore_index: int = 255,
 ) -> torch.Tensor:
+    """The total of :func:`segmentation_loss_terms`."""
+    terms = segmentation_loss_terms(
+        outputs, target, aux_weight=aux_weight, ohem=ohem, ignore_index=ignore_index
+    )
+    return terms["loss"]
+
+
+@float32
+def segmentation_loss_terms(
+    outputs: Mapping[str, torch.Tensor],
+    target: torch.Tensor,
+    *,
+    aux_weight: float,
+    ohem: Mapping | None,
+    ignore_index: int = 255,
+) -> dict[str, torch.Tensor]:
     """Main cross-entropy (optionally OHEM) plus a weighted auxiliary cross-entropy.
 
     ``loss = CE_main(outputs["out"]) + aux_weight · CE(outputs["aux"])``, the second term only
@@ -97,6 +123,9 @@ def segmentation_loss(
         ohem: ``{"thresh", "min_kept"}`` for :func:`ohem_cross_entropy` on the main branch, or
             None for plain cross-entropy.
         ignore_index: label of pixels that never count.
+
+    Returns:
+        ``{"main", "loss"}``, plus ``"aux"`` (unweighted) when the auxiliary term counts.
     """
     if aux_weight < 0:
         raise ValueError(f"aux_weight must be >= 0, got {aux_weight!r}")
@@ -112,7 +141,9 @@ def segmentation_loss(
             min_kept=int(ohem["min_kept"]),
             ignore_index=ignore_index,
         )
+    terms = {"main": loss}
     if aux_weight > 0 and "aux" in outputs:
         aux = F.cross_entropy(outputs["aux"], target, ignore_index=ignore_index)
         loss = loss + aux_weight * aux
-    return loss
+        terms["aux"] = aux
+    return {**terms, "loss": loss}

@@ -11,9 +11,10 @@ from collections.abc import Mapping
 import torch
 import torch.nn.functional as F
 
-from wsss.training.losses import segmentation_loss
+from wsss.training.losses import segmentation_loss_terms
+from wsss.utils.amp import float32
 
-__all__ = ["bin_labels", "focal_loss", "pcaa_loss"]
+__all__ = ["bin_labels", "focal_loss", "pcaa_loss", "pcaa_loss_terms"]
 
 
 def bin_labels(
@@ -55,6 +56,7 @@ def bin_labels(
     return labels.masked_fill((fraction > 0) & (fraction < threshold), float(ignore_index))
 
 
+@float32
 def focal_loss(
     logits: torch.Tensor, labels: torch.Tensor, *, gamma: float = 2.0, ignore_index: int = 255
 ) -> torch.Tensor:
@@ -90,6 +92,16 @@ def focal_loss(
 def pcaa_loss(
     outputs: Mapping[str, torch.Tensor | tuple[torch.Tensor, ...]],
     target: torch.Tensor,
+    **kwargs: object,
+) -> torch.Tensor:
+    """The total of :func:`pcaa_loss_terms` (same arguments)."""
+    return pcaa_loss_terms(outputs, target, **kwargs)["loss"]
+
+
+@float32
+def pcaa_loss_terms(
+    outputs: Mapping[str, torch.Tensor | tuple[torch.Tensor, ...]],
+    target: torch.Tensor,
     *,
     aux_weight: float = 0.4,
     cls_weight: float = 1.0,
@@ -97,8 +109,8 @@ def pcaa_loss(
     gamma: float = 2.0,
     bin_threshold: float = 0.01,
     ignore_index: int = 255,
-) -> torch.Tensor:
-    """PCAA's training loss (spec §2.4).
+) -> dict[str, torch.Tensor]:
+    """PCAA's training loss (spec §2.4) and its terms.
 
     ``CE_main(out) [OHEM if ohem] + aux_weight · CE(aux) + cls_weight · L_cls``, where
     ``L_cls`` is the mean over ``outputs["bin_logits"]`` (one map per bin grid) of
@@ -116,12 +128,17 @@ def pcaa_loss(
             100,000 when on), or None.
         gamma: focal exponent (2).
         bin_threshold: bin-label ignore band upper bound (0.01).
+
+    Returns:
+        The terms of :func:`~wsss.training.losses.segmentation_loss_terms`, plus ``"cls"``
+        (unweighted ``L_cls``) when it counts; ``"loss"`` is the total.
     """
     if cls_weight < 0:
         raise ValueError(f"cls_weight must be >= 0, got {cls_weight!r}")
-    loss = segmentation_loss(
+    terms = segmentation_loss_terms(
         outputs, target, aux_weight=aux_weight, ohem=ohem, ignore_index=ignore_index
     )
+    loss = terms.pop("loss")
     bin_maps = outputs.get("bin_logits", ())
     if cls_weight > 0 and bin_maps:
         num_classes = outputs["out"].shape[1]
@@ -140,5 +157,6 @@ def pcaa_loss(
             )
             for logits in bin_maps
         )
-        loss = loss + cls_weight * cls / len(bin_maps)
-    return loss
+        terms["cls"] = cls / len(bin_maps)
+        loss = loss + cls_weight * terms["cls"]
+    return {**terms, "loss": loss}

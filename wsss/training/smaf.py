@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from wsss.utils.amp import float32
+
 __all__ = [
     "DENOISE_MODES",
     "reactivation_target",
@@ -31,6 +33,7 @@ __all__ = [
 DENOISE_MODES = ("none", "prototype", "prototype+saliency")
 
 
+@float32
 def reactivation_target(fused: torch.Tensor, labels: torch.Tensor, bg_score: float = 0.2):
     """R = [G ⊙ y, bg_score] divided per pixel by its largest entry.
 
@@ -50,6 +53,7 @@ def reactivation_target(fused: torch.Tensor, labels: torch.Tensor, bg_score: flo
     return target / target.amax(dim=1, keepdim=True)
 
 
+@float32
 def mac_loss(logits: torch.Tensor, target: torch.Tensor, weight: float = 100.0) -> torch.Tensor:
     """L_mac = weight · mean((softmax(logits) − R)²); ``logits`` are resized (bilinear,
     ``align_corners=True``) to the target's grid first."""
@@ -75,6 +79,7 @@ def batch_class_means(
     return sums / counts.clamp(min=1)[:, None], counts >= min_pixels
 
 
+@float32
 def _class_sums(
     features: torch.Tensor, assignment: torch.Tensor, num_classes: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -108,6 +113,7 @@ def update_prototypes(
     return torch.where(present[:, None], mixed, prototypes)
 
 
+@float32
 def prototype_weights(features: torch.Tensor, prototypes: torch.Tensor) -> torch.Tensor:
     """w_c(p) = ReLU(cos(f(p), prototype_c)): ``(B, E, h, w)``, ``(C, E)`` → ``(B, C, h, w)``."""
     f = F.normalize(features, dim=1)

@@ -26,6 +26,7 @@ __all__ = [
     "configure_threads",
     "one_line_errors",
     "start_job",
+    "cudnn_benchmark",
 ]
 
 
@@ -108,3 +109,16 @@ def start_job(log_path: str | os.PathLike | None, threads: int, seed: int | None
     configure_threads(threads)
     if seed is not None:
         seed_everything(seed)
+
+
+@contextlib.contextmanager
+def cudnn_benchmark(enabled: bool) -> Iterator[None]:
+    """Let cuDNN time its convolution algorithms and keep the fastest per input shape (worth it
+    for fixed-size training crops, not for images of many sizes); the previous setting is
+    restored on exit."""
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = bool(enabled) or before
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
