@@ -131,7 +131,7 @@ def _fp16_run(tmp_path, *, crash_at: int | None = None):
 
     train_steps(
         model=model,
-        dataset=SeededDataset(_Points(), _noisy, seed=3),
+        dataset=SeededDataset(Points(), noisy, seed=3),
         loss_fn=loss_fn,
         optimizer=optimizer,
         steps=17,
@@ -175,7 +175,7 @@ def _linear_run(tmp_path, **kwargs):
     )
     history = train_steps(
         model=model,
-        dataset=SeededDataset(_Points(), _noisy, seed=1),
+        dataset=SeededDataset(Points(), noisy, seed=1),
         loss_fn=_terms_loss,
         optimizer=optimizer,
         steps=8,

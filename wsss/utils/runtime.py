@@ -116,6 +116,8 @@ def cudnn_benchmark(enabled: bool) -> Iterator[None]:
     """Let cuDNN time its convolution algorithms and keep the fastest per input shape (worth it
     for fixed-size training crops, not for images of many sizes); the previous setting is
     restored on exit."""
+    import torch
+
     before = torch.backends.cudnn.benchmark
     torch.backends.cudnn.benchmark = bool(enabled) or before
     try:
