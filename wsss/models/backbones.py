@@ -10,6 +10,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from wsss.io import load_checkpoint
+
 from wsss.models.resnet import ResNet
 from wsss.models.resnet38 import ResNet38
 
@@ -38,7 +40,7 @@ def load_pretrained(model: nn.Module, path: str | os.PathLike) -> None:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"pretrained weights not found: {path}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_checkpoint(path, remedy="replace it with a torchvision-format state dict file")
     if not isinstance(state, Mapping) or not all(torch.is_tensor(v) for v in state.values()):
         raise ValueError(f"{path} does not hold a flat state dict of tensors")
     state = {k: v for k, v in state.items() if k not in ("fc.weight", "fc.bias")}
