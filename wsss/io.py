@@ -9,7 +9,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pickle
+import re
 import tempfile
+import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +24,7 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [
+    "UnreadableFileError",
     "atomic_path",
     "read_ids",
     "write_ids",
@@ -35,6 +39,11 @@ __all__ = [
     "write_json",
     "read_json",
 ]
+
+
+class UnreadableFileError(ValueError):
+    """An artifact that cannot be read safely: truncated, corrupt, or holding pickled objects
+    (which are never loaded). The message names the file and what to do."""
 
 
 @contextlib.contextmanager
@@ -161,9 +170,24 @@ def save_cam_npz(
 
 
 def load_cam_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read a CAM archive written by :func:`save_cam_npz` (no pickles)."""
-    with np.load(path, allow_pickle=False) as data:
-        return {name: data[name] for name in data.files}
+    """Read a CAM archive written by :func:`save_cam_npz` (no pickles).
+
+    Raises:
+        FileNotFoundError: naming ``path``.
+        UnreadableFileError: one line naming ``path`` when it is truncated, corrupt or holds
+            pickled objects (refused, never loaded).
+    """
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+    except FileNotFoundError:
+        raise FileNotFoundError(f"CAM file not found: {path}") from None
+    except ValueError as exc:  # numpy's refusal of object arrays / pickled data
+        pickled = "pickle" in str(exc)
+        reason = "holds pickled objects, which are never loaded" if pickled else _corrupt(exc)
+        raise UnreadableFileError(_unreadable(path, reason, _RERUN_FOLDER)) from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise UnreadableFileError(_unreadable(path, _corrupt(exc), _RERUN_FOLDER)) from None
 
 
 def save_checkpoint(path: str | os.PathLike, payload: Mapping) -> None:
@@ -178,14 +202,48 @@ def save_checkpoint(path: str | os.PathLike, payload: Mapping) -> None:
         torch.save(dict(payload), f)
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
-    """Load a checkpoint without unpickling arbitrary objects (``weights_only=True``)."""
+def load_checkpoint(
+    path: str | os.PathLike,
+    map_location: str | torch.device = "cpu",
+    *,
+    remedy: str = "delete it and rerun the rule that writes it",
+) -> dict:
+    """Load a checkpoint without unpickling arbitrary objects (``weights_only=True``).
+
+    Raises:
+        FileNotFoundError: naming ``path``.
+        UnreadableFileError: one line naming ``path``, why, and ``remedy``, when the file is
+            truncated or corrupt or holds objects other than tensors and plain values (PyTorch's
+            own message, which suggests the unsafe ``weights_only=False``, is not passed on).
+    """
     import torch  # see save_checkpoint
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    return torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        reason = (
+            f"holds a pickled {found.group(1)}, which is never loaded"
+            if found
+            else "is not a weights-only checkpoint (corrupt, or pickled objects, never loaded)"
+        )
+        raise UnreadableFileError(_unreadable(path, reason, remedy)) from None
+    except (RuntimeError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise UnreadableFileError(_unreadable(path, _corrupt(exc), remedy)) from None
+
+
+_RERUN_FOLDER = "delete its folder and rerun the rule that writes it"
+
+
+def _corrupt(exc: BaseException) -> str:
+    return f"is truncated or corrupt ({type(exc).__name__})"
+
+
+def _unreadable(path: str | os.PathLike, reason: object, remedy: str) -> str:
+    return f"{path} {reason}: {remedy}"
 
 
 def write_json(path: str | os.PathLike, obj: object) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fractions
+import logging
+
 import numpy as np
 import pytest
 import torch
@@ -222,3 +225,34 @@ def test_loss_terms_reach_the_tensorboard_file(tmp_path):
     logged = [(e.step, e.value) for e in events.Scalars("loss/total")]
     assert logged == [(h["step"], pytest.approx(h["loss"])) for h in history]
     assert [e.step for e in events.Scalars("loss/mse")] == [2, 4, 6, 8]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "tampered", "incomplete"])
+def test_unreadable_resume_checkpoint_is_set_aside_and_training_starts_afresh(
+    tmp_path, caplog, damage
+):
+    reference = _run(tmp_path / "a")
+    (tmp_path / "b").mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path / "b", crash_at=12)
+    resume = tmp_path / "b" / "model.pt.resume"
+    if damage == "truncated":
+        resume.write_bytes(resume.read_bytes()[:100])
+    elif damage == "tampered":  # a pickled object where a tensor belongs: never loaded
+        state = torch.load(resume, weights_only=True)
+        torch.save({**state, "step": fractions.Fraction(10)}, resume)
+    else:
+        state = torch.load(resume, weights_only=True)
+        torch.save({k: v for k, v in state.items() if k != "optimizer"}, resume)
+    damaged = resume.read_bytes()
+    with caplog.at_level(logging.INFO, logger="wsss"):
+        fresh = _run(tmp_path / "b")
+    for p, q in zip(reference.parameters(), fresh.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)  # a fresh start, not a resumed one
+    aside = tmp_path / "b" / "model.pt.resume.corrupt"
+    assert aside.read_bytes() == damaged and not resume.exists()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and str(resume) in warnings[0], warnings
+    assert warnings[0].endswith("set aside as model.pt.resume.corrupt, training starts afresh")
+    assert "weights_only" not in warnings[0]
+    assert not any("resuming" in r.getMessage() for r in caplog.records)

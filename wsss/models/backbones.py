@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from wsss.io import load_checkpoint
 from wsss.models.resnet import ResNet
 from wsss.models.resnet38 import ResNet38
 
@@ -70,7 +71,7 @@ def load_pretrained(model: nn.Module, path: str | os.PathLike) -> None:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"pretrained weights not found: {path}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_checkpoint(path, remedy="replace it with a torchvision-format state dict file")
     state = check_state_dict(model, state, path)
     model.load_state_dict(state, strict=True)
     logger.info("loaded pretrained weights from %s (%d tensors)", path, len(state))

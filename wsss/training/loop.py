@@ -27,7 +27,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from wsss.io import load_checkpoint, save_checkpoint
+from wsss.io import UnreadableFileError, load_checkpoint, save_checkpoint
 from wsss.training import distributed as ddp
 from wsss.training.monitor import TrainingMonitor
 from wsss.training.optim import set_poly_lr
@@ -163,9 +163,9 @@ def train_steps(
         if sync_bn:
             model = ddp.convert_sync_batchnorm(model, device)
         torch.manual_seed(ddp.rank_seed(seed, rank))
-    if resume_path.is_file():
-        state = load_checkpoint(resume_path)
-        if state.get("fingerprint") == fingerprint:
+    state = _read_resume_state(resume_path, rank)
+    if state is not None:
+        if state["fingerprint"] == fingerprint:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             if state.get("scaler"):
@@ -261,6 +261,30 @@ def train_steps(
     if rank == 0:
         resume_path.unlink(missing_ok=True)
     return history
+
+
+_RESUME_KEYS = frozenset({"model", "optimizer", "torch_rng", "step", "history", "fingerprint"})
+
+
+def _read_resume_state(path: Path, rank: int) -> dict | None:
+    """The rolling checkpoint at ``path``, or None when there is none. One that cannot be read
+    (truncated, corrupt, tampered, or missing a field) is set aside as ``<path>.corrupt`` (by
+    rank 0), with a warning, and training starts afresh instead of failing on every rerun."""
+    if not path.is_file():
+        return None
+    aside = path.with_name(f"{path.name}.corrupt")
+    remedy = f"set aside as {aside.name}, training starts afresh"
+    try:
+        state = load_checkpoint(path, remedy=remedy)
+        missing = _RESUME_KEYS - set(state) if isinstance(state, dict) else _RESUME_KEYS
+        if missing:
+            raise UnreadableFileError(f"{path} lacks {sorted(missing)}: {remedy}")
+    except (UnreadableFileError, FileNotFoundError) as error:
+        if rank == 0 and path.is_file():
+            os.replace(path, aside)
+            log.warning("%s", error)
+        return None
+    return state
 
 
 def _resume_state(model, optimizer, step: int, history: list, device, fingerprint: str) -> dict:
