@@ -2,15 +2,51 @@
 #   snakemake --cores all                       -> results/<each default dataset>/miou.csv
 #   snakemake --cores all results/voc/miou.csv  -> the same pipeline on PASCAL VOC 2012 (+ SBD)
 #   snakemake --report results/synth/report.html -> the HTML report of the default datasets
+from pathlib import Path
+
+import yaml
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
+from wsss.config_checks import (
+    check_config_values,
+    check_empty_overlay_sections,
+    check_schema,
+    load_config_file,
+)
+
 min_version("9.0")
+
+# DAG-time checks that name the file, line and key in one line (Snakemake's own messages name no
+# file or line, or dump the whole schema). Snakemake parses --configfile overlays before this
+# file runs, so only config.yaml's syntax can be checked here (wsss.config_checks).
+OVERLAYS = [str(path) for path in workflow.overwrite_configfiles]
+if Path("config.yaml").exists():
+    try:
+        load_config_file("config.yaml")
+    except ValueError as error:
+        raise WorkflowError(f"config: {error}") from None
 
 
 configfile: "config.yaml"
 
 
+try:
+    check_schema(
+        config,
+        yaml.safe_load(Path(workflow.basedir, "workflow/schemas/config.schema.yaml").read_text()),
+        ["config.yaml", *OVERLAYS],
+    )
+except ValueError as error:
+    raise WorkflowError(f"config: {error}") from None
+
 validate(config, "workflow/schemas/config.schema.yaml")
+
+try:
+    check_empty_overlay_sections(config, OVERLAYS)
+    check_config_values(config)
+except ValueError as error:
+    raise WorkflowError(f"config: {error}") from None
 
 
 report: "workflow/report/workflow.rst"

@@ -3,6 +3,7 @@ and a dataset fault stopping the run before training (the tiny end-to-end run: t
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -194,3 +195,65 @@ def test_bad_dataset_stops_before_training_with_one_line(tmp_path, workflow):
     errors = [line for line in result.stderr.splitlines() if "wsss ERROR" in line]
     assert len(errors) == 1 and f"{missing}.jpg" in errors[0], result.stderr[-3000:]
     assert not (tmp_path / "results" / "voc" / "baseline").exists()  # no training started
+
+
+@pytest.mark.parametrize(
+    "overlay_text, expected",
+    [
+        (
+            "datasets: {synth: {cam: {eval: {sweep: {start: 0.9, stop: 0.1, step: 0.01}}}}}\n",
+            "config: datasets.synth.cam.eval.sweep: start 0.9 is above stop 0.1",
+        ),
+        (
+            "datasets: {synth: {cam: {train: {lr: .nan}}}}\n",
+            "config: datasets.synth.cam.train.lr: nan is not a finite number",
+        ),
+        (
+            "datasets: {synth: {seg: {train: {lr: .inf}}}}\n",
+            "config: datasets.synth.seg.train.lr: inf is not a finite number",
+        ),
+        (
+            "datasets: {synth: {seg: {train: {crop_size: 100000}}}}\n",
+            "config: datasets.synth.seg.train.crop_size: 100000 exceeds 4096",
+        ),
+        (
+            "report: {gallery_images: 2}\nexperiments: {}\n",
+            "config: {overlay}:2: experiments: {{}} changes nothing",
+        ),
+        (
+            "report: {gallery_images: 2}\n\nbogus: 1\n",
+            "config: {overlay}:3: unknown key bogus (allowed in <top level>: crf_presets, "
+            "datasets, default_datasets, distributed, downloads, experiments, export, report, "
+            "resources, shards, weights)",
+        ),
+    ],
+    ids=["reversed_sweep", "nan_lr", "inf_lr", "huge_crop", "empty_experiments", "unknown_key"],
+)
+def test_bad_config_refused_at_dag_time_in_one_line(tmp_path, workflow, overlay_text, expected):
+    overlay = tmp_path / "bad.yaml"
+    overlay.write_text(overlay_text)
+    result = workflow.run(tmp_path, "-n", "--configfile", str(overlay))
+    assert result.returncode != 0
+    out = result.stderr + result.stdout
+    lines = [line for line in out.splitlines() if line.startswith("config: ")]
+    assert len(lines) == 1 and lines[0].startswith(expected.format(overlay=overlay)), out[-3000:]
+    assert "Failed validating" not in out  # no schema dump
+    assert "rule " not in result.stdout and not (tmp_path / "results").exists()
+
+
+def test_config_yaml_syntax_error_names_file_and_line(tmp_path, workflow):
+    text = (REPO / "config.yaml").read_text()
+    text = text.replace("default_datasets: [synth]", "default_datasets: [synth")  # unclosed [
+    (tmp_path / "config.yaml").write_text(text)
+    result = workflow.run(tmp_path, "-n")
+    assert result.returncode != 0
+    out = result.stderr + result.stdout
+    lines = [line for line in out.splitlines() if line.startswith("config: ")]
+    assert len(lines) == 1, out[-3000:]
+    start = text.splitlines().index("default_datasets: [synth") + 1
+    assert re.match(
+        rf"config: config\.yaml:\d+: not valid YAML \(while parsing a flow sequence started on "
+        rf"line {start}, expected ',' or '\]'",
+        lines[0],
+    ), lines[0]
+    assert "not valid JSON or YAML" not in out
