@@ -111,15 +111,16 @@ def _single_threaded_worker(started) -> None:
 
 
 class _Announced:
-    """``work(image_id)`` that first tells the parent which image it starts, so the parent can
-    name it when the worker dies without a word (SIGKILL, out-of-memory killer)."""
+    """``work(image_id)`` that tells the parent when it starts and ends each image, so the parent
+    can name the image a worker died on without a word (SIGKILL, out-of-memory killer)."""
 
     def __init__(self, work: Callable[[str], None]) -> None:
         self.work = work
 
     def __call__(self, image_id: str) -> None:
-        _STARTED.put(image_id)
+        _STARTED.put((True, image_id))
         self.work(image_id)
+        _STARTED.put((False, image_id))
 
 
 def map_images(work: Callable[[str], None], ids: Sequence[str], processes: int = 1) -> None:
@@ -153,7 +154,7 @@ def map_images(work: Callable[[str], None], ids: Sequence[str], processes: int =
                     try:
                         future.result()
                     except BrokenProcessPool:
-                        raise ChildProcessError(_died_message(started, done)) from None
+                        raise ChildProcessError(_died_message(started)) from None
                     done.add(futures[future])
                     _progress(len(done), len(ids))
         except BaseException:
@@ -161,12 +162,14 @@ def map_images(work: Callable[[str], None], ids: Sequence[str], processes: int =
             raise
 
 
-def _died_message(started, done: set[str]) -> str:
-    running = []
+def _died_message(started) -> str:
+    running: dict[str, None] = {}  # the images begun and not finished, in order
     while not started.empty():
-        image_id = started.get()
-        if image_id not in done:
-            running.append(image_id)
+        begins, image_id = started.get()
+        if begins:
+            running[image_id] = None
+        else:
+            running.pop(image_id, None)
     return (
         f"a worker process died while computing image {', '.join(running) or '(unknown)'}: it "
         "was killed from outside, most often by the out-of-memory killer; check the image's size "
