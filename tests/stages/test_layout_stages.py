@@ -88,6 +88,24 @@ def test_check_dataset_cityscapes_index(tmp_path: Path, cityscapes_tree) -> None
     assert np.flatnonzero(index.labels(some)).tolist() == data["labels"][some]
 
 
+def test_check_dataset_cityscapes_refuses_an_image_above_max_image_pixels(
+    tmp_path: Path, cityscapes_tree
+) -> None:
+    cityscapes_tree(tmp_path / "cs")
+    images = sorted((tmp_path / "cs" / "leftImg8bit").rglob("*.png"))
+    sizes = {}
+    for image in images:
+        with Image.open(image) as img:
+            sizes[image] = img.size
+    largest = max(w * h for w, h in sizes.values())
+    _check_cityscapes(tmp_path / "cs", tmp_path / "index.json", max_image_pixels=largest)
+    with pytest.raises(ValueError, match=r"datasets\.cityscapes\.max_image_pixels = ") as caught:
+        _check_cityscapes(tmp_path / "cs", tmp_path / "again.json", max_image_pixels=largest - 1)
+    (named,) = [p for p in images if f"image {p} is " in str(caught.value)]
+    assert sizes[named][0] * sizes[named][1] == largest
+    assert not (tmp_path / "again.json").exists()
+
+
 def test_check_dataset_cityscapes_errors(tmp_path: Path, cityscapes_tree) -> None:
     root = tmp_path / "cs"
     with pytest.raises(FileNotFoundError, match=r"datasets\.cityscapes\.root is not set"):

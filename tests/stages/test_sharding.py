@@ -4,6 +4,7 @@ unsharded run (byte for byte), resuming an interrupted shard, and the CRF proces
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -347,3 +348,30 @@ def test_batched_cam_inference_matches_single_images(tmp_path: Path) -> None:
             batched = outputs[3][image]
             np.testing.assert_array_equal(batched["keys"], single["keys"])
             np.testing.assert_allclose(batched["high_res"], single["high_res"], atol=1e-5)
+
+
+def test_a_killed_crf_worker_fails_naming_its_image(
+    tiny: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """multiprocessing.Pool waited forever for a worker the out-of-memory killer took."""
+    victim = sorted(DatasetIndex(tiny["index"]).ids("train_aug"))[3]
+    real = pseudo_stage.load_image_and_cams
+
+    def load_or_die(root: Path, cam_dir: Path, image_id: str):  # noqa: ANN202
+        if image_id == victim:
+            os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer does
+        return real(root, cam_dir, image_id)
+
+    def too_slow(*_: object) -> None:
+        raise TimeoutError("the pool hangs on its dead worker")
+
+    monkeypatch.setattr(pseudo_stage, "load_image_and_cams", load_or_die)
+    previous = signal.signal(signal.SIGALRM, too_slow)
+    signal.alarm(60)
+    try:
+        with pytest.raises(ChildProcessError, match=f"worker process died .*image {victim}"):
+            _stage(tiny, "pseudo")(tmp_path / "pseudo", processes=2)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert not (tmp_path / "pseudo").exists()

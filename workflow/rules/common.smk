@@ -14,11 +14,16 @@ from wsss.config import (
     seg_settings,
 )
 from wsss.runs import parse_run, run_experiment, source_run
+from wsss.utils.writable import unwritable_message
 
 try:
     check_references(config)
 except ValueError as error:
     raise WorkflowError(f"config: {error}") from None
+
+for _folder in ("results", "logs"):  # before any job: a read-only subfolder fails late otherwise
+    if (_message := unwritable_message(_folder)) is not None:
+        raise WorkflowError(_message)
 
 DATASETS = config["datasets"]
 EXPERIMENTS = config["experiments"]

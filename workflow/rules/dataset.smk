@@ -52,6 +52,7 @@ rule check_dataset:
         splits=section("splits"),
         labels_file=section("labels_file"),
         check_pixels=section("check_pixels"),
+        max_image_pixels=lambda w: DATASETS[w.dataset].get("max_image_pixels"),
     resources: **rule_resources("check_dataset")
     conda:
         "../../envs/wsss.yaml"

@@ -14,4 +14,5 @@ with one_line_errors():
         labels_file=snakemake.params.labels_file,
         check_pixels=snakemake.params.check_pixels,
         layout=snakemake.params.layout,
+        max_image_pixels=snakemake.params.max_image_pixels,
     )

@@ -196,6 +196,27 @@ def image_labels(
     return out
 
 
+def check_image_size(
+    path: str | os.PathLike, size: tuple[int, int], limit: tuple[int, str] | None
+) -> None:
+    """Refuse an image of more than ``limit = (pixels, config key)`` pixels (the dense CRF's
+    memory grows with the pixel count; None = no limit).
+
+    Raises:
+        ValueError: naming the file, its size and the key.
+    """
+    if limit is None:
+        return
+    most, key = limit
+    width, height = size
+    if width * height > most:
+        raise ValueError(
+            f"image {path} is {width}x{height} (WxH) = {width * height} pixels, more than "
+            f"{key} = {most}; shrink the image or raise the key (the CRF needs memory in "
+            "proportion)"
+        )
+
+
 def validate_split(
     root: str | os.PathLike,
     ids: Sequence[str],
@@ -203,6 +224,7 @@ def validate_split(
     mask_dir: str | None,
     num_classes: int,
     check_pixels: bool = True,
+    size_limit: tuple[int, str] | None = None,
 ) -> None:
     """Check that every id of a split has a readable image (and mask); stop at the first problem.
 
@@ -215,6 +237,8 @@ def validate_split(
     Args:
         mask_dir: mask folder under ``root``, or None to check images only.
         num_classes: number of segmentation classes including background (21 for VOC).
+        size_limit: (most pixels per image, the config key that sets it) or None
+            (:func:`check_image_size`).
 
     Raises:
         FileNotFoundError: a listed image or mask is missing (names the file).
@@ -232,6 +256,7 @@ def validate_split(
                     img.load()
         except Exception as exc:  # PIL raises several unrelated types for corrupt files
             raise ValueError(f"unreadable image {img_file}: {exc}") from None
+        check_image_size(img_file, size, size_limit)
         if mask_dir is None:
             continue
         lbl_file = mask_path(root, image_id, mask_dir)

@@ -300,7 +300,7 @@ def run_eval_cam(
     grid = threshold_grid(sweep["start"], sweep["stop"], sweep["step"])
     fixed = np.zeros((num_classes, num_classes), dtype=np.int64)
     swept = np.zeros((len(grid), num_classes, num_classes), dtype=np.int64)
-    for image_id in index.ids(split):
+    for image_id in index.eval_ids(split):
         cam_file, gt_file = Path(cam_dir) / f"{image_id}.npz", mask_path(root, image_id, gt_dir)
         cam, gt = load_cam_npz(cam_file), load_label_png(gt_file)
         check_same_size(cam["high_res"], gt, cam_file, gt_file)

@@ -73,6 +73,18 @@ class DatasetIndex:
             raise KeyError(f"split {split!r} not in {self.path}; available: {sorted(self.splits)}")
         return self.splits[split]
 
+    def eval_ids(self, split: str) -> list[str]:
+        """:meth:`ids` of a split to evaluate; an evaluation of no image would write a blank
+        mIoU, so it is refused (check_dataset refuses empty splits; an old index may hold one).
+
+        Raises:
+            ValueError: naming the split and the index when the split is empty.
+        """
+        ids = self.ids(split)
+        if not ids:
+            raise ValueError(f"nothing to evaluate: split {split!r} in {self.path} has no images")
+        return ids
+
     def labels(self, image_id: str) -> np.ndarray:
         """(K_fg,) float32 multi-hot image-level labels."""
         if image_id not in self._labels:
@@ -184,7 +196,17 @@ def metrics_row(
     threshold: str,
     bg_threshold: float | None,
 ) -> dict:
-    """One ``miou.csv`` row: identification columns, mIoU, pixel accuracy, ``iou_<class>``."""
+    """One ``miou.csv`` row: identification columns, mIoU, pixel accuracy, ``iou_<class>``.
+
+    Raises:
+        ValueError: ``conf`` counts no pixel (no image, or ground truth all ignore): the row
+            would hold a blank mIoU.
+    """
+    if conf.sum() == 0:
+        raise ValueError(
+            f"{stage} evaluation of {dataset}/{experiment} on split {split!r} counted no "
+            "labelled ground-truth pixel (every pixel 255?); refusing to write a blank mIoU"
+        )
     row = {
         "dataset": dataset,
         "experiment": experiment,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -13,7 +14,13 @@ from PIL import Image
 from wsss.config import missing_root_message
 from wsss.data import synthetic
 from wsss.data.layouts import SplitFiles, layout_classes
-from wsss.data.voc import IGNORE_INDEX, image_labels, split_path, validate_split
+from wsss.data.voc import (
+    IGNORE_INDEX,
+    check_image_size,
+    image_labels,
+    split_path,
+    validate_split,
+)
 from wsss.io import read_ids
 from wsss.stages.common import DatasetIndex
 
@@ -39,6 +46,7 @@ def run_check_dataset(
     labels_file: str | None,
     check_pixels: bool,
     layout: str = "voc",
+    max_image_pixels: int | None = None,
 ) -> None:
     """Validate every split of a dataset tree before any training, then write the index.
 
@@ -51,25 +59,45 @@ def run_check_dataset(
         check_pixels: decode every image (masks are decoded anyway outside the VOC layout:
             the image-level labels come from them).
         layout: ``voc``, ``cityscapes`` or ``ade20k`` (:mod:`wsss.data.layouts`).
+        max_image_pixels: refuse an image of more pixels (width × height; None = no limit): the
+            CRF of make_pseudo_labels needs memory in proportion, and a worker killed for it
+            loses the whole stage.
+
+    Raises:
+        ValueError: one line naming the file (or split), before any training: an empty split,
+            repeated ids, an image above ``max_image_pixels``, an unreadable image or mask, ...
     """
     if root is None or not Path(root).is_dir():
         raise FileNotFoundError(missing_root_message(dataset, root, splits, layout))
+    size_limit = None
+    if max_image_pixels is not None:
+        size_limit = (max_image_pixels, f"datasets.{dataset}.max_image_pixels")
     if layout != "voc":
         _check_layout_config(dataset, layout, classes, labels_file)
         ids, labels = {}, {}
         for name, mask_dir in splits.items():
             files = SplitFiles(layout, Path(root), name, mask_dir)
             ids[name] = files.list_ids()
+            check_split_ids(f"split {name!r} of {root} ({layout} layout)", ids[name])
             log.info("checking %d %s images of %s (%s)", len(ids[name]), name, root, layout)
-            labels.update(_check_split_files(files, ids[name], len(classes), check_pixels))
+            labels.update(
+                _check_split_files(files, ids[name], len(classes), check_pixels, size_limit)
+            )
         DatasetIndex.write(out_index, classes=classes, splits=ids, labels=labels, layout=layout)
         return
     root = Path(root)
     ids = {name: read_ids(split_path(root, name)) for name in splits}
+    for name in splits:  # all lists first: they are quick to check, the images are not
+        check_split_ids(str(split_path(root, name)), ids[name])
     for name, mask_dir in splits.items():
         log.info("checking %d %s images of %s", len(ids[name]), name, root)
         validate_split(
-            root, ids[name], mask_dir=mask_dir, num_classes=len(classes), check_pixels=check_pixels
+            root,
+            ids[name],
+            mask_dir=mask_dir,
+            num_classes=len(classes),
+            check_pixels=check_pixels,
+            size_limit=size_limit,
         )
     labels = {}
     for name, mask_dir in splits.items():
@@ -83,6 +111,22 @@ def run_check_dataset(
             )
         )
     DatasetIndex.write(out_index, classes=classes, splits=ids, labels=labels)
+
+
+def check_split_ids(source: str, ids: Sequence[str]) -> None:
+    """A split must list at least one image, and each once: training would oversample a repeated
+    id and evaluation count it twice.
+
+    Raises:
+        ValueError: naming ``source`` (the split file) and the repeated ids.
+    """
+    if not ids:
+        raise ValueError(f"{source} lists no images: a split must not be empty")
+    counts = Counter(ids)
+    repeated = sorted(i for i, n in counts.items() if n > 1)
+    if repeated:
+        shown = ", ".join(repeated[:10]) + (", ..." if len(repeated) > 10 else "")
+        raise ValueError(f"{source} lists {len(repeated)} id(s) more than once: {shown}")
 
 
 def _check_layout_config(
@@ -104,7 +148,11 @@ def _check_layout_config(
 
 
 def _check_split_files(
-    files: SplitFiles, ids: Sequence[str], num_classes: int, check_pixels: bool
+    files: SplitFiles,
+    ids: Sequence[str],
+    num_classes: int,
+    check_pixels: bool,
+    size_limit: tuple[int, str] | None,
 ) -> dict[str, np.ndarray]:
     """Check each image (readable; fully decoded with ``check_pixels``) and its mask (readable,
     same size, training ids < ``num_classes`` or 255); stop at the first problem, naming the
@@ -119,6 +167,7 @@ def _check_split_files(
                     img.load()
         except Exception as exc:  # PIL raises several unrelated types for corrupt files
             raise ValueError(f"unreadable image {image_file}: {exc}") from None
+        check_image_size(image_file, size, size_limit)
         try:
             mask = files.load_mask(image_id)
         except (OSError, SyntaxError) as exc:  # PIL's errors for corrupt PNGs

@@ -108,7 +108,7 @@ def run_eval_pseudo_labels(
     """Pseudo-mask mIoU on ``split``; ignored (255) pseudo pixels count as background (IRN)."""
     index = DatasetIndex(index_path)
     conf = label_folder_confusion(
-        index.ids(split),
+        index.eval_ids(split),
         mask_dir,
         index.files(root, split, gt_dir),
         len(index.classes),

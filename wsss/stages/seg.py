@@ -265,7 +265,7 @@ def run_eval_seg(
     is the split's ground-truth folder, read through the index's layout."""
     index = DatasetIndex(index_path)
     conf = label_folder_confusion(
-        index.ids(split), pred_dir, index.files(root, split, gt_dir), len(index.classes)
+        index.eval_ids(split), pred_dir, index.files(root, split, gt_dir), len(index.classes)
     )
     write_rows(
         out_metrics,

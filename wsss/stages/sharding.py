@@ -6,6 +6,8 @@ import contextlib
 import glob
 import logging
 import multiprocessing
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 import os
 import re
 import shutil
@@ -98,25 +100,81 @@ def resumable_dir(out_dir: str | os.PathLike, fingerprint: str) -> Iterator[Path
     os.replace(side, out)
 
 
-def _single_threaded_worker() -> None:
+_STARTED = None  # in a pool worker: the queue that announces each image it starts
+
+
+def _single_threaded_worker(started) -> None:
+    global _STARTED
+    _STARTED = started
     os.environ["OMP_NUM_THREADS"] = "1"  # in the worker only: one core per process
     torch.set_num_threads(1)
+
+
+class _Announced:
+    """``work(image_id)`` that tells the parent when it starts and ends each image, so the parent
+    can name the image a worker died on without a word (SIGKILL, out-of-memory killer)."""
+
+    def __init__(self, work: Callable[[str], None]) -> None:
+        self.work = work
+
+    def __call__(self, image_id: str) -> None:
+        _STARTED.put((True, image_id))
+        self.work(image_id)
+        _STARTED.put((False, image_id))
 
 
 def map_images(work: Callable[[str], None], ids: Sequence[str], processes: int = 1) -> None:
     """``work(image_id)`` for every id; with ``processes`` > 1 in a pool of forked workers,
     each with one torch/OpenMP thread (``work`` must then be picklable: a module-level
     function or a partial of one). Each image is computed alone, so the pool changes no
-    result."""
+    result.
+
+    Raises:
+        ChildProcessError: a worker died (killed from outside, e.g. by the out-of-memory killer);
+            names the image(s) it was computing. Unlike ``multiprocessing.Pool``, which waits
+            forever for a dead worker's result.
+    """
     if processes <= 1 or len(ids) <= 1:
         for n, image_id in enumerate(ids, start=1):
             work(image_id)
             _progress(n, len(ids))
         return
-    chunk = max(1, min(16, len(ids) // (4 * processes)))
-    with multiprocessing.get_context("fork").Pool(processes, _single_threaded_worker) as pool:
-        for n, _ in enumerate(pool.imap_unordered(work, ids, chunksize=chunk), start=1):
-            _progress(n, len(ids))
+    context = multiprocessing.get_context("fork")
+    started = context.SimpleQueue()  # written synchronously: no feeder thread to lose at a kill
+    done: set[str] = set()
+    with ProcessPoolExecutor(
+        processes, mp_context=context, initializer=_single_threaded_worker, initargs=(started,)
+    ) as pool:
+        futures = {pool.submit(_Announced(work), image_id): image_id for image_id in ids}
+        pending = set(futures)
+        try:
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                for future in finished:
+                    try:
+                        future.result()
+                    except BrokenProcessPool:
+                        raise ChildProcessError(_died_message(started)) from None
+                    done.add(futures[future])
+                    _progress(len(done), len(ids))
+        except BaseException:
+            pool.shutdown(cancel_futures=True)  # an error stops the work, as Pool's exit did
+            raise
+
+
+def _died_message(started) -> str:
+    running: dict[str, None] = {}  # the images begun and not finished, in order
+    while not started.empty():
+        begins, image_id = started.get()
+        if begins:
+            running[image_id] = None
+        else:
+            running.pop(image_id, None)
+    return (
+        f"a worker process died while computing image {', '.join(running) or '(unknown)'}: it "
+        "was killed from outside, most often by the out-of-memory killer; check the image's size "
+        "against datasets.<name>.max_image_pixels or run fewer processes"
+    )
 
 
 def _progress(done: int, total: int) -> None:

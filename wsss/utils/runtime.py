@@ -91,7 +91,7 @@ def one_line_errors() -> Iterator[None]:
     """
     try:
         yield
-    except (ValueError, FileNotFoundError, KeyError, ImportError) as exc:
+    except (ValueError, FileNotFoundError, KeyError, ImportError, ChildProcessError) as exc:
         logging.getLogger("wsss").debug("traceback", exc_info=True)
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         one_line = " ".join(str(message).split())
