@@ -97,3 +97,27 @@ def test_content_digest_covers_names_and_bytes_and_is_recorded(tmp_path: Path) -
     (folder / "manifest.json").unlink()  # a folder without manifest (ground truth): hashed now
     assert input_digest(folder) == content_digest(folder)
     assert input_digest(tmp_path / "absent") is None
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_training_weights_do_not_depend_on_the_jobs_threads(
+    synth_root: Path, synth_index: Path, tmp_path: Path, threads: int
+) -> None:
+    """``train.threads`` fixes torch's intra-op threads while training (issue 21 item 4): the
+    job's own setting (its --cores) does not change the weights, and is restored after."""
+    weights = []
+    for ambient in (1, 2):
+        torch.set_num_threads(ambient)
+        out = tmp_path / f"ambient{ambient}"
+        out.mkdir()
+        seed_everything(0)
+        seg_stage.run_train_seg(
+            synth_index, synth_root, out / "seg.pt", out / "loss.csv", split="train_aug",
+            mask_dir="SegmentationClassAug", model_name="deeplab",
+            model=SEG_MODEL_CONFIGS["deeplab"], train={**TRAIN, "threads": threads}, seed=0,
+            device=CPU,
+        )  # fmt: skip
+        assert torch.get_num_threads() == ambient
+        weights.append(load_checkpoint(out / "seg.pt")["state_dict"])
+    for key, value in weights[0].items():
+        assert torch.equal(value, weights[1][key]), key
