@@ -35,6 +35,7 @@ from wsss.stages.common import (
     DatasetIndex,
     atomic_dir,
     for_each_id,
+    input_digest,
     load_image_and_cams,
     write_manifest,
 )
@@ -207,8 +208,9 @@ def run_train_affinity(
         radius,
         seed,
         file_digest(index_path),
-        file_digest(Path(label_dir) / "manifest.json"),
-        file_digest(cam_model) if model["init_from_cam"] else None,
+        input_digest(label_dir),
+        input_digest(cam_model) if model["init_from_cam"] else None,
+        input_digest(model["pretrained"]),
     )
     train_and_save(
         net,

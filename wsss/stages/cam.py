@@ -34,6 +34,7 @@ from wsss.models.backbones import load_pretrained
 from wsss.stages.common import (
     DatasetIndex,
     check_same_size,
+    input_digest,
     metrics_row,
     write_rows,
 )
@@ -209,6 +210,9 @@ def run_train_cam(
             dict(cda or {}),
             seed,
             file_digest(index_path),
+            input_digest(model.get("pretrained")),
+            input_digest(saliency_dir if method == "eps" else None),
+            input_digest(cda["bank"] if cda is not None else None),  # the instance bank
         ),
         out_model=out_model,
         out_log=out_log,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
@@ -28,6 +29,8 @@ __all__ = [
     "metrics_row",
     "write_rows",
     "write_manifest",
+    "content_digest",
+    "input_digest",
     "METRIC_COLUMNS",
 ]
 
@@ -234,4 +237,46 @@ def manifest(**fields: object) -> dict:
 
 
 def write_manifest(directory: str | os.PathLike, **fields: object) -> None:
-    write_json(Path(directory) / "manifest.json", manifest(**fields))
+    """Write ``manifest.json`` with the stage's fields and the ``content_digest`` of the files
+    already in ``directory`` (call it last): what a resume fingerprint of a later stage reads."""
+    write_json(
+        Path(directory) / MANIFEST,
+        manifest(**fields, content_digest=content_digest(directory)),
+    )
+
+
+MANIFEST = "manifest.json"
+
+
+def content_digest(directory: str | os.PathLike) -> str:
+    """sha256 over every file below ``directory`` (relative name, size, bytes; sorted by name),
+    leaving out the manifest and hidden files (Snakemake's timestamps)."""
+    root = Path(directory)
+    digest = hashlib.sha256()
+    files = sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file()
+        and p.relative_to(root).as_posix() != MANIFEST
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+    for path in files:
+        digest.update(f"{path.relative_to(root).as_posix()}\0{path.stat().st_size}\0".encode())
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def input_digest(path: str | os.PathLike | None) -> str | None:
+    """What identifies one input of a resumable stage by content: a file's sha256; a stage
+    folder's recorded ``content_digest`` (hashed once when it was written); any other folder
+    (ground-truth masks, saliency maps) hashed now. None for no input."""
+    if path is None:
+        return None
+    path = Path(path)
+    if not path.is_dir():
+        return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+    manifest_file = path / MANIFEST
+    recorded = read_json(manifest_file).get("content_digest") if manifest_file.is_file() else None
+    return recorded or content_digest(path)

@@ -18,6 +18,7 @@ from wsss.models.backbones import load_pretrained
 from wsss.models.prediction import multiscale_probs, sliding_window_probs
 from wsss.stages.common import (
     DatasetIndex,
+    input_digest,
     label_folder_confusion,
     metrics_row,
     write_rows,
@@ -128,7 +129,8 @@ def run_train_seg(
         dict(train),
         seed,
         file_digest(index_path),
-        file_digest(Path(root) / mask_dir / "manifest.json"),  # the pseudo masks' manifest
+        input_digest(Path(root) / mask_dir),  # the masks' content (pseudo or ground truth)
+        input_digest(model.get("pretrained")),
     )
     train_and_save(
         net,

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from wsss.io import read_json
-from wsss.stages.common import atomic_dir, write_manifest
+from wsss.io import read_json, write_json
+from wsss.stages.common import atomic_dir, content_digest, write_manifest
 from wsss.training.loop import config_fingerprint, file_digest
 
 __all__ = [
@@ -259,10 +259,10 @@ def merge_shards(shard_dirs: Sequence[str | os.PathLike], out_dir: str | os.Path
     dirs = [Path(d) for d in shard_dirs]
     if not dirs:
         raise ValueError(f"no shard folders to merge into {out_dir}")
-    manifest = (dirs[0] / MANIFEST).read_bytes()
+    manifest = _settings(dirs[0])
     owner: dict[str, Path] = {}
     for folder in dirs:
-        if (folder / MANIFEST).read_bytes() != manifest:
+        if _settings(folder) != manifest:
             raise ValueError(
                 f"{folder / MANIFEST} differs from {dirs[0] / MANIFEST}: the shards were made "
                 "with different settings; rerun them"
@@ -281,8 +281,16 @@ def merge_shards(shard_dirs: Sequence[str | os.PathLike], out_dir: str | os.Path
     with atomic_dir(out_dir) as tmp:
         for name, folder in owner.items():
             _link_or_copy(folder / name, tmp / name)
-        _link_or_copy(dirs[0] / MANIFEST, tmp / MANIFEST)
+        # the shards' settings, with the digest of the merged files (as an unsharded run has)
+        write_json(tmp / MANIFEST, {**manifest, "content_digest": content_digest(tmp)})
     log.info("merged %d shards (%d files) into %s", len(dirs), len(owner), out_dir)
+
+
+def _settings(folder: Path) -> dict:
+    """A shard's manifest without its own files' digest: equal across the shards of one run."""
+    fields = read_json(folder / MANIFEST)
+    fields.pop("content_digest", None)
+    return fields
 
 
 def _manifest_count(path: Path) -> int | None:

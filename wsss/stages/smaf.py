@@ -16,7 +16,7 @@ from wsss.data.transforms import MapsTransform, normalize_image
 from wsss.data.voc import image_path
 from wsss.io import load_cam_npz, load_image
 from wsss.models import build_cam_model
-from wsss.stages.common import DatasetIndex, check_same_size
+from wsss.stages.common import DatasetIndex, check_same_size, input_digest
 from wsss.stages.training import load_model, train_and_save
 from wsss.training.loop import config_fingerprint, file_digest
 from wsss.training.smaf import SelfTrainer, initial_prototypes
@@ -122,8 +122,9 @@ def run_train_self(
             dict(loss),
             seed,
             file_digest(index_path),
-            file_digest(teacher_path),
-            file_digest(Path(fused_dir) / "manifest.json"),
+            input_digest(teacher_path),
+            input_digest(fused_dir),
+            input_digest(saliency_dir if "saliency" in keys else None),
         ),
         out_model=out_model,
         out_log=out_log,

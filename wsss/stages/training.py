@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import pandas as pd
 import torch
@@ -51,6 +52,9 @@ def train_and_save(
     ``schedule_steps`` override ``train``'s (CDA's pairs, :func:`train_steps`); ``saved`` is the
     module written to the checkpoint when ``net`` wraps it (SMAF's :class:`SelfTrainer`).
 
+    Training runs with ``train["threads"]`` torch intra-op threads (default 1), whatever the
+    process's own setting, and restores it after: the weights depend on the thread count.
+
     The checkpoint is a plain dict (``model_name``, ``build_kwargs``, ``state_dict``,
     ``classes``, ``wsss_version``) from which :func:`load_model` rebuilds the
     network; the rolling resume checkpoint lives beside it as ``<out_model>.resume``.
@@ -67,25 +71,27 @@ def train_and_save(
         momentum=train["momentum"],
         lr_mults=train["lr_mults"],
     )
-    history = train_steps(
-        model=net,
-        dataset=SeededDataset(base, transform or TrainTransform.from_mapping(train), seed),
-        loss_fn=loss_fn,
-        optimizer=optimizer,
-        steps=steps or train["steps"],
-        batch_size=batch_size or train["batch_size"],
-        schedule_steps=schedule_steps,
-        seed=seed,
-        device=device,
-        poly_power=train["poly_power"],
-        resume_path=f"{out_model}.resume",
-        fingerprint=fingerprint,
-        checkpoint_every=train["checkpoint_every"],
-        num_workers=train["num_workers"],
-        sync_bn=bool(train.get("sync_bn", False)),
-        amp=amp,
-        tensorboard_dir=out_tensorboard,
-    )
+    # the config's thread count, not the job's cores: the weights depend on it
+    with torch_threads(train.get("threads", 1)):
+        history = train_steps(
+            model=net,
+            dataset=SeededDataset(base, transform or TrainTransform.from_mapping(train), seed),
+            loss_fn=loss_fn,
+            optimizer=optimizer,
+            steps=steps or train["steps"],
+            batch_size=batch_size or train["batch_size"],
+            schedule_steps=schedule_steps,
+            seed=seed,
+            device=device,
+            poly_power=train["poly_power"],
+            resume_path=f"{out_model}.resume",
+            fingerprint=fingerprint,
+            checkpoint_every=train["checkpoint_every"],
+            num_workers=train["num_workers"],
+            sync_bn=bool(train.get("sync_bn", False)),
+            amp=amp,
+            tensorboard_dir=out_tensorboard,
+        )
     if not is_main_process():
         return
     with atomic_path(out_log) as tmp:
@@ -103,6 +109,24 @@ def train_and_save(
         "wsss_version": wsss.__version__,
     }
     save_checkpoint(out_model, state)
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with ``threads`` torch intra-op threads (None: as set), then restore.
+
+    CPU kernels split their reductions by thread, so the thread count changes the weights'
+    last bits; fixed by the config, it keeps a training stage's result independent of the
+    cores a job happens to get."""
+    if threads is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def load_model(path: str | os.PathLike, build, device: torch.device) -> torch.nn.Module:
