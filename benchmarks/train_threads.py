@@ -37,7 +37,7 @@ def main() -> None:
     args = parser.parse_args()
     config = yaml.safe_load((REPO / "config.yaml").read_text())["datasets"]["synth"]
     generator = dict(config["synthetic"], num_train_aug=args.images, num_train=1, num_val=1)
-    model = config["seg"]["models"]["deeplab"]
+    model = {**config["seg"]["models"]["deeplab"], "pretrained": None}  # config: "none" (a name)
     with tempfile.TemporaryDirectory() as tmp:
         root, index = Path(tmp) / "voc", Path(tmp) / "index.json"
         synthetic.generate(root, fg_class_names=config["classes"][1:], **generator)
