@@ -205,13 +205,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--networks", nargs="+", default=list(NETWORKS), choices=list(NETWORKS))
-    parser.add_argument("--modes", nargs="+", default=["train", "infer"], choices=["train", "infer"])
-    parser.add_argument("--amp", nargs="+", choices=["bf16", "fp16"],
-                        help="autocast dtypes (default: bf16 on CPU, bf16 fp16 on CUDA)")  # fmt: skip
-    parser.add_argument("--crop-scale", type=float,
-                        help="crop = round(VOC crop × scale) (default: 0.25 on CPU, 1 on CUDA)")  # fmt: skip
+    parser.add_argument(
+        "--modes", nargs="+", default=["train", "infer"], choices=["train", "infer"]
+    )
+    parser.add_argument(
+        "--amp", nargs="+", choices=["bf16", "fp16"],
+        help="autocast dtypes (default: bf16 on CPU, bf16 fp16 on CUDA)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--crop-scale", type=float,
+        help="crop = round(VOC crop × scale) (default: 0.25 on CPU, 1 on CUDA)",
+    )  # fmt: skip
     parser.add_argument("--crop", type=int, help="one crop side for every network (overrides)")
-    parser.add_argument("--batch", type=int, help="images per step (default: 2 on CPU, 8 on CUDA; ≥ 2: BatchNorm in training)")
+    parser.add_argument(
+        "--batch", type=int,
+        help="images per step (default: 2 on CPU, 8 on CUDA; ≥ 2: BatchNorm in training)",
+    )  # fmt: skip
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--iters", type=int, help="timed iterations (default: 2 CPU, 10 CUDA)")
     parser.add_argument("--config", type=Path, default=REPO / "config.yaml")

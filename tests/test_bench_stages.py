@@ -1,4 +1,4 @@
-"""benchmarks/bench_stages.py's measurement, on a tiny network and crop, so the script cannot rot."""
+"""benchmarks/bench_stages.py's measurement on a tiny network and crop, so the script cannot rot."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_stages", REPO / "benchmarks" / "bench_stages.py")
+    path = REPO / "benchmarks" / "bench_stages.py"
+    spec = importlib.util.spec_from_file_location("bench_stages", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
