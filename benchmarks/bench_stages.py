@@ -198,7 +198,7 @@ def format_row(row: dict) -> str:
     return (
         f"{row['network']:<8} {row['mode']:<5} {amp:<5} {size:>9} "
         f"{row['images_per_s']:>9.2f} {row['ratio']:>6.2f}× {diff:>10} {rel:>8}"
-    )
+    ).rstrip()
 
 
 def main() -> None:
