@@ -18,6 +18,7 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/sharding.smk"
+include: "workflow/rules/cost.smk"
 include: "workflow/rules/runs.smk"
 include: "workflow/rules/report_inputs.smk"
 include: "workflow/rules/fetch.smk"
@@ -35,4 +36,5 @@ rule all:
     default_target: True
     input:
         expand("results/{dataset}/miou.csv", dataset=config["default_datasets"]),
+        expand("results/{dataset}/cost.csv", dataset=config["default_datasets"]),
         [report_files(dataset) for dataset in config["default_datasets"]],
