@@ -241,6 +241,7 @@ def test_export_verify_round_trip_and_tampering(tiny_run, workflow, tmp_path):
         names = set(tar.getnames())
     assert {"synth/SHA256SUMS", "synth/miou.csv", "synth/ccnet/manifest.json"} <= names
     assert "synth/report/metrics.html" in names
+    assert {"synth/cost.csv", "synth/benchmarks/ccnet/train_seg.tsv"} <= names
     assert not any(n.startswith("synth/dataset/") for n in names)
 
     # a received copy with one file altered fails verification and names the file
