@@ -54,6 +54,7 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/sharding.smk"
+include: "workflow/rules/cost.smk"
 include: "workflow/rules/runs.smk"
 include: "workflow/rules/report_inputs.smk"
 include: "workflow/rules/fetch.smk"
@@ -71,4 +72,5 @@ rule all:
     default_target: True
     input:
         expand("results/{dataset}/miou.csv", dataset=config["default_datasets"]),
+        expand("results/{dataset}/cost.csv", dataset=config["default_datasets"]),
         [report_files(dataset) for dataset in config["default_datasets"]],

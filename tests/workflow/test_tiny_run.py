@@ -241,6 +241,7 @@ def test_export_verify_round_trip_and_tampering(tiny_run, workflow, tmp_path):
         names = set(tar.getnames())
     assert {"synth/SHA256SUMS", "synth/miou.csv", "synth/ccnet/manifest.json"} <= names
     assert "synth/report/metrics.html" in names
+    assert {"synth/cost.csv", "synth/benchmarks/ccnet/train_seg.tsv"} <= names
     assert not any(n.startswith("synth/dataset/") for n in names)
 
     # a received copy with one file altered fails verification and names the file
@@ -257,3 +258,38 @@ def test_export_verify_round_trip_and_tampering(tiny_run, workflow, tmp_path):
     assert result.returncode != 0
     assert "altered: seg/eval/metrics.csv" in result.stderr
     assert not (received / "baseline.verified").exists()
+
+
+TRAINING = {"train_cam": "cam", "train_self": "cam", "train_affinity": "affinity", "train_seg": "seg"}
+
+
+def test_every_job_left_its_cost_and_training_its_event_file(tiny_run, tiny_rerun):
+    # The jobs of every run, from the manifests (each stage that wrote a run's inputs).
+    jobs = set()
+    for manifest in map(_manifest, (p.parent for p in tiny_run.results.glob("*/manifest.json"))):
+        jobs |= {tuple(key.split("/")) for key in manifest["stages"]}
+    assert ("baseline", "make_pseudo_labels") in jobs and ("oracle@1", "train_seg") in jobs
+    bench = tiny_run.results / "benchmarks"
+    for run, rule in jobs:
+        assert (bench / run / f"{rule}.tsv").is_file(), (run, rule)
+    assert (bench / "_dataset" / "check_dataset.tsv").is_file()
+    cost = pd.read_csv(tiny_run.results / "cost.csv", keep_default_na=False)
+    rows = set(zip(cost.experiment, cost.rule, strict=True))
+    dataset_jobs = {("_dataset", "check_dataset"), ("_dataset", "make_synthetic_voc")}
+    assert rows == jobs | dataset_jobs
+    assert len(cost) == len(rows) and set(cost.shard) == {""}
+    assert (pd.to_numeric(cost.wall_s) > 0).all() and (cost.repeats == 1).all()
+    # Sharded jobs: one benchmark file and one row per shard.
+    rerun = pd.read_csv(tiny_rerun.results / "cost.csv", keep_default_na=False)
+    shards = rerun[(rerun.experiment == "baseline") & (rerun.rule == "infer_cam")]
+    assert sorted(shards.shard) == ["1-of-2", "2-of-2"]
+    # Each training job left a TensorBoard event file outside its run folder.
+    for run, rule in jobs:
+        if rule in TRAINING:
+            folder = tiny_run.results / "tensorboard" / run / TRAINING[rule]
+            assert list(folder.glob("events.out.tfevents.*")), (run, rule)
+
+
+def test_report_holds_the_cost_table(tiny_run):
+    results = _report_results(tiny_run.results / "report.html")
+    assert "results/synth/cost.csv" in results

@@ -21,6 +21,8 @@ rule make_affinity_labels:
     resources: **rule_resources("make_affinity_labels")
     conda:
         "../../envs/wsss.yaml"
+    benchmark:
+        benchmark_file("make_affinity_labels")
     log:
         "logs/make_affinity_labels/{dataset}/{experiment}.log",
     script:
@@ -52,6 +54,8 @@ rule train_affinity:
     resources: **rule_resources("train_affinity")
     conda:
         "../../envs/wsss.yaml"
+    benchmark:
+        benchmark_file("train_affinity")
     log:
         "logs/train_affinity/{dataset}/{experiment}.log",
     script:
@@ -78,6 +82,8 @@ rule random_walk:
     resources: **rule_resources("random_walk")
     conda:
         "../../envs/wsss.yaml"
+    benchmark:
+        sharded_benchmark_file("pseudo_labels", "random_walk")
     log:
         sharded_log("pseudo_labels", "logs/random_walk/{dataset}/{experiment}.log"),
     script:

@@ -30,6 +30,8 @@ rule train_cam:
     resources: **rule_resources("train_cam")
     conda:
         "../../envs/wsss.yaml"
+    benchmark:
+        benchmark_file("train_cam")
     log:
         "logs/train_cam/{dataset}/{experiment}.log",
     script:
@@ -52,6 +54,8 @@ rule make_instance_bank:
     resources: **rule_resources("make_instance_bank")
     conda:
         "../../envs/wsss.yaml"
+    benchmark:
+        benchmark_file("make_instance_bank")
     log:
         "logs/make_instance_bank/{dataset}/{experiment}.log",
     script:
@@ -83,6 +87,8 @@ rule train_self:
     resources: **rule_resources("train_self")
     conda:
         "../../envs/wsss.yaml"
+    benchmark:
+        benchmark_file("train_self")
     log:
         "logs/train_self/{dataset}/{experiment}.log",
     script:
@@ -105,6 +111,8 @@ rule infer_cam:
     resources: **rule_resources("infer_cam")
     conda:
         "../../envs/wsss.yaml"
+    benchmark:
+        sharded_benchmark_file("infer_cam", "infer_cam")
     log:
         sharded_log("infer_cam", "logs/infer_cam/{dataset}/{experiment}.log"),
     script:
@@ -127,6 +135,8 @@ rule eval_cam:
     resources: **rule_resources("eval_cam")
     conda:
         "../../envs/wsss.yaml"
+    benchmark:
+        benchmark_file("eval_cam")
     log:
         "logs/eval_cam/{dataset}/{experiment}.log",
     script:

@@ -508,6 +508,7 @@ localrules:
     fetch_dataset,
     fetch_saliency,
     collect_metrics,
+    collect_cost,
     report_table,
     plot_curves,
     plot_gallery,

@@ -12,6 +12,8 @@ rule make_synthetic_voc:
     resources: **rule_resources("make_synthetic_voc")
     conda:
         "../../envs/wsss.yaml"
+    benchmark:
+        generation_benchmark_file("make_synthetic_voc")
     log:
         "logs/make_synthetic_voc/{root}.log",
     script:
@@ -34,6 +36,8 @@ rule convert_coco:
     resources: **rule_resources("convert_coco")
     conda:
         "../../envs/wsss.yaml"
+    benchmark:
+        generation_benchmark_file("convert_coco")
     log:
         "logs/convert_coco/{root}.log",
     script:
@@ -56,6 +60,8 @@ rule check_dataset:
     resources: **rule_resources("check_dataset")
     conda:
         "../../envs/wsss.yaml"
+    benchmark:
+        dataset_benchmark_file("check_dataset")
     log:
         "logs/check_dataset/{dataset}.log",
     script:

@@ -25,6 +25,7 @@ rule export:
 rule export_dataset:
     input:
         f"{R}/miou.csv",
+        f"{R}/cost.csv",
         lambda wildcards: report_files(wildcards.dataset),
     output:
         archive="exports/{dataset}.tar.gz",

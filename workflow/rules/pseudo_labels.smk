@@ -21,6 +21,8 @@ rule make_pseudo_labels:
     resources: **rule_resources("make_pseudo_labels")
     conda:
         "../../envs/wsss.yaml"
+    benchmark:
+        sharded_benchmark_file("pseudo_labels", "make_pseudo_labels")
     log:
         sharded_log("pseudo_labels", "logs/make_pseudo_labels/{dataset}/{experiment}.log"),
     script:
@@ -41,6 +43,8 @@ rule eval_pseudo_labels:
     resources: **rule_resources("eval_pseudo_labels")
     conda:
         "../../envs/wsss.yaml"
+    benchmark:
+        benchmark_file("eval_pseudo_labels")
     log:
         "logs/eval_pseudo_labels/{dataset}/{experiment}.log",
     script:

@@ -131,8 +131,10 @@ def manifest_metrics(wildcards):
 
 def dataset_export_entries(wildcards):
     """What export_dataset archives under results/<dataset>/: miou.csv, the dataset index, the
-    report figures and the folders of the dataset's runs (not the generated dataset tree)."""
-    return ["miou.csv", "dataset_index.json", "report"] + runs_of(wildcards.dataset)
+    report figures, the cost table with its benchmark files and the folders of the dataset's
+    runs (not the generated dataset tree)."""
+    listed = ["miou.csv", "dataset_index.json", "report", "cost.csv", "benchmarks"]
+    return listed + runs_of(wildcards.dataset)
 
 
 def input_folder(wildcards, input):

@@ -24,6 +24,8 @@ rule train_seg:
     resources: **rule_resources("train_seg")
     conda:
         "../../envs/wsss.yaml"
+    benchmark:
+        benchmark_file("train_seg")
     log:
         "logs/train_seg/{dataset}/{experiment}.log",
     script:
@@ -45,6 +47,8 @@ rule infer_seg:
     resources: **rule_resources("infer_seg")
     conda:
         "../../envs/wsss.yaml"
+    benchmark:
+        sharded_benchmark_file("infer_seg", "infer_seg")
     log:
         sharded_log("infer_seg", "logs/infer_seg/{dataset}/{experiment}.log"),
     script:
@@ -64,6 +68,8 @@ rule eval_seg:
     resources: **rule_resources("eval_seg")
     conda:
         "../../envs/wsss.yaml"
+    benchmark:
+        benchmark_file("eval_seg")
     log:
         "logs/eval_seg/{dataset}/{experiment}.log",
     script:

@@ -2,6 +2,7 @@
 
 from wsss.stages.affinity import run_train_affinity
 from wsss.training.launch import run_stage
+from wsss.training.monitor import tensorboard_folder
 from wsss.utils.runtime import one_line_errors, pick_device, start_job
 
 start_job(snakemake.log[0], snakemake.threads, snakemake.params.seed)
@@ -15,6 +16,7 @@ with one_line_errors():
         snakemake.input.cam_model or None,
         snakemake.output.model,
         snakemake.output.loss_log,
+        out_tensorboard=tensorboard_folder(snakemake.output.model),
         split=snakemake.params.split,
         method=snakemake.params.method,
         model=snakemake.params.model,

@@ -2,6 +2,7 @@
 
 from wsss.stages.cam import run_train_cam
 from wsss.training.launch import run_stage
+from wsss.training.monitor import tensorboard_folder
 from wsss.utils.runtime import one_line_errors, pick_device, start_job
 
 start_job(snakemake.log[0], snakemake.threads, snakemake.params.seed)
@@ -13,6 +14,7 @@ with one_line_errors():
         snakemake.params.root,
         snakemake.output.model,
         snakemake.output.loss_log,
+        out_tensorboard=tensorboard_folder(snakemake.output.model),
         split=snakemake.params.split,
         model=snakemake.params.model,
         train=snakemake.params.train,

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from wsss.stages.seg import run_train_seg
 from wsss.training.launch import run_stage
+from wsss.training.monitor import tensorboard_folder
 from wsss.utils.runtime import one_line_errors, pick_device, start_job
 
 start_job(snakemake.log[0], snakemake.threads, snakemake.params.seed)
@@ -15,6 +16,7 @@ with one_line_errors():
         snakemake.params.root,
         snakemake.output.model,
         snakemake.output.loss_log,
+        out_tensorboard=tensorboard_folder(snakemake.output.model),
         split=snakemake.params.split,
         # weak supervision: the pseudo-mask folder; full: the ground-truth folder under root
         mask_dir=Path(snakemake.input.masks).resolve()

@@ -159,3 +159,12 @@ def read_run_summary(log_dir: str | os.PathLike) -> dict[str, float]:
     events.Reload()
     found = set(events.Tags()["scalars"])
     return {key: events.Scalars(tag)[-1].value for tag, key in RUN_TAGS.items() if tag in found}
+
+
+def tensorboard_folder(model_path: str | os.PathLike) -> Path:
+    """Where a training stage whose model is ``results/<dataset>/<run>/<stage>/model.pt`` writes
+    its event file: ``results/<dataset>/tensorboard/<run>/<stage>`` (outside the run folder, so
+    the run's files and archive stay as they were; ``tensorboard --logdir results/<dataset>``)."""
+    model = Path(model_path)
+    stage, run, results = model.parent, model.parent.parent, model.parent.parent.parent
+    return results / "tensorboard" / run.name / stage.name
