@@ -170,8 +170,11 @@ def _died_message(started) -> str:
             running[image_id] = None
         else:
             running.pop(image_id, None)
+    # Every image in flight is named: the pool does not say which of its workers died.
+    images = ", ".join(running) or "(unknown)"
+    which = f"image {images}" if len(running) <= 1 else f"one of the images {images}"
     return (
-        f"a worker process died while computing image {', '.join(running) or '(unknown)'}: it "
+        f"a worker process died while computing {which}: it "
         "was killed from outside, most often by the out-of-memory killer; check the image's size "
         "against datasets.<name>.max_image_pixels or run fewer processes"
     )
