@@ -3,7 +3,7 @@
 # runs the gpu-marked tests, the criss-cross benchmarks and bench_stages on CUDA, and DeepLab and
 # CCNet training steps with amp off / bf16 / fp16 (bench_stages' train rows). Each step has its
 # own timeout, so one hang does not eat the rest; a failing step is recorded and the next runs.
-# Outputs go to $OUT (the folder whose files come back) if set, else to ./gpu-session/.
+# Needs only PyTorch, pytest and nvcc there (no Snakemake). Outputs go to $OUT (the folder whose files come back) if set, else to ./gpu-session/.
 #
 #   bash .ci/gpu-session.sh            # on the GPU machine, from the repository root
 #   DEVICE=cpu bash .ci/gpu-session.sh # smoke check anywhere: CPU, tiny sizes, no build
@@ -27,10 +27,15 @@ step() {  # step NAME SECONDS COMMAND...: run with a timeout, log to $OUT/NAME.l
 { nvidia-smi 2>&1 || true; "$PY" -c 'import torch; print(torch.__version__, torch.version.cuda)'; } \
   > "$OUT/machine.txt" 2>&1
 
+# The lent machines have PyTorch and nvcc but no internet: use the python there (no `make setup`,
+# which would pip-install .venv), with this tree on the path and the extension built in place.
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 if [ "$DEVICE" = cuda ]; then
-  step cuda_ext 150 make cuda-ext
-  step pytest_gpu 60 "$PY" -m pytest -m gpu -q -p no:cacheprovider -rs
-  step bench_cca 60 make bench BENCH_DEVICE=cuda
+  step cuda_ext 150 env FORCE_CUDA=1 "$PY" -m pip install --quiet --no-build-isolation --no-deps \
+    --no-index ./cuda_ext
+  step pytest_gpu 60 "$PY" -m pytest tests/ops tests/refine/test_random_walk.py -m gpu -q \
+    -p no:cacheprovider -rs  # the modules with gpu tests: their imports need no Snakemake
+  step bench_cca 60 "$PY" benchmarks/bench_cca.py --device cuda
   # DeepLab and CCNet training steps, amp off / bf16 / fp16, at the VOC crop (512², batch 8)
   step train_amp 60 "$PY" benchmarks/bench_stages.py --device cuda --networks deeplab ccnet \
     --modes train --iters 5
