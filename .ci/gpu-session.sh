@@ -28,7 +28,7 @@ step() {  # step NAME SECONDS COMMAND...: run with a timeout, log to $OUT/NAME.l
   > "$OUT/machine.txt" 2>&1
 
 # The lent machines have PyTorch and nvcc but no internet: use the python there (no `make setup`,
-# which would pip-install .venv), with this tree on the path and the extension built in place.
+# which would pip-install .venv), with this tree on the path and the extension installed into it.
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 if [ "$DEVICE" = cuda ]; then
   step cuda_ext 150 env FORCE_CUDA=1 "$PY" -m pip install --quiet --no-build-isolation --no-deps \
