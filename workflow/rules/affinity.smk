@@ -49,7 +49,7 @@ rule train_affinity:
         seed=run_seed,
         device=section("device"),
         sync_bn=config["distributed"]["sync_bn"],
-    threads: all_cores
+    threads: training_cores("train_affinity", affinity_section("train"))
     priority: CAM_CHAIN_PRIORITY
     resources: **rule_resources("train_affinity")
     conda:

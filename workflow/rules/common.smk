@@ -473,16 +473,32 @@ def all_cores(wildcards):
         return 1
 
 
+def training_cores(rule, train_settings):
+    """A ``threads:`` function for a training rule: the cores its job keeps busy, i.e. per
+    process (one per GPU, see run_stage) its torch threads (``train.threads``, fixed so that
+    results do not depend on the cores) plus its data-loader workers; at most what Snakemake was
+    given. Reserving all cores for a one-thread job would only keep the other cores idle."""
+
+    def cores(wildcards):
+        train = train_settings(wildcards)
+        ranks = max(1, int(rule_resources(rule).get("gpu", 0) or 0))
+        per_rank = int(train.get("threads", 1)) + int(train.get("num_workers", 0))
+        return min(all_cores(wildcards), ranks * per_rank)
+
+    return cores
+
+
 def seg_train_threads(wildcards):
     """Cores for train_seg. A fully supervised run depends on nothing but the data, so where the
     dataset also runs weak experiments it gets one core and runs beside the CAM chain; weak-label
-    training waits for the pseudo masks and then has the machine to itself, as does fully
-    supervised training on a dataset without weak experiments (Cityscapes, ADE20K)."""
+    training waits for the pseudo masks and then takes the cores it uses (:func:`training_cores`),
+    as does fully supervised training on a dataset without weak experiments (Cityscapes,
+    ADE20K)."""
     runs = dataset_experiments(config, wildcards.dataset)
     beside_cams = any(EXPERIMENTS[name]["supervision"] == "weak" for name in runs)
     if spec_of(wildcards.experiment)["supervision"] == "full" and beside_cams:
         return 1
-    return all_cores(wildcards)
+    return training_cores("train_seg", seg_section("train"))(wildcards)
 
 
 # Job priorities, for when more jobs are ready than there are cores: the CAM chains first (their
