@@ -77,3 +77,29 @@ def naive_train_ids(label_ids: np.ndarray) -> np.ndarray:
     for y, x in np.ndindex(label_ids.shape):
         out[y, x] = SPEC_TRAIN_IDS.get(int(label_ids[y, x]), 255)
     return out
+
+
+def naive_bilinear(a: np.ndarray, size: tuple[int, int], *, align_corners: bool) -> np.ndarray:
+    """Bilinear resize of ``(..., h, w)`` to ``size``, one output pixel at a time, with
+    PyTorch's source-coordinate conventions (``align_corners=False``: half-pixel centres,
+    negative coordinates clamped to 0)."""
+    h, w = a.shape[-2:]
+    oh, ow = size
+
+    def source(i: int, n_in: int, n_out: int) -> tuple[int, int, float]:
+        if align_corners:
+            x = i * (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+        else:
+            x = max((i + 0.5) * n_in / n_out - 0.5, 0.0)
+        lo = min(int(np.floor(x)), n_in - 1)
+        return lo, min(lo + 1, n_in - 1), x - lo
+
+    out = np.zeros(a.shape[:-2] + (oh, ow))
+    for i in range(oh):
+        y0, y1, fy = source(i, h, oh)
+        for j in range(ow):
+            x0, x1, fx = source(j, w, ow)
+            top = a[..., y0, x0] * (1 - fx) + a[..., y0, x1] * fx
+            bottom = a[..., y1, x0] * (1 - fx) + a[..., y1, x1] * fx
+            out[..., i, j] = top * (1 - fy) + bottom * fy
+    return out

@@ -263,3 +263,42 @@ def test_train_cam_needs_the_method_loss(synth_root: Path, synth_index: Path, tm
             device=CPU,
             method="nope",
         )
+
+
+class _FixedMaps(torch.nn.Module):
+    """A stand-in SEAM network: stride-4 average pools of the input as (cam, cam_rv)."""
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pooled = torch.nn.functional.avg_pool2d(x, 4, ceil_mode=True)
+        return pooled, pooled.flip(1) * 2
+
+
+def test_seam_loss_takes_every_term_at_each_views_input_size(monkeypatch) -> None:
+    """SEAM's release upsamples (cam, cam_rv) of each view to that view's input size
+    (bilinear, align_corners=True) before the losses: view 1 at the crop, view 2 at the
+    ×view_scale copy."""
+    from tests.oracles import naive_bilinear
+    from wsss.stages import cam as cam_stage
+
+    seen = []
+    monkeypatch.setattr(cam_stage, "seam_loss", lambda *maps: seen.append(maps) or {})
+    x = torch.rand(2, 3, 20, 20, dtype=torch.float64)
+    cam_stage._seam_loss(_FixedMaps(), {"image": x, "labels": torch.ones(2, 2)}, view_scale=0.3)
+    (cam1, rv1, cam2, rv2, _labels), = seen
+    small = naive_bilinear(x.numpy(), (6, 6), align_corners=True)
+    def pool4(v):  # ceil-mode 4×4 average pools, written out
+        h, w = v.shape[-2:]
+        rows = [
+            [v[..., i : i + 4, j : j + 4].mean((-2, -1)) for j in range(0, w, 4)]
+            for i in range(0, h, 4)
+        ]
+        return np.stack([np.stack(r, -1) for r in rows], -2)
+
+    for got, view, flip in [(cam1, x.numpy(), False), (rv1, x.numpy(), True)] + [
+        (cam2, small, False),
+        (rv2, small, True),
+    ]:
+        grid = 2 * pool4(view)[:, ::-1] if flip else pool4(view)
+        want = naive_bilinear(grid, view.shape[-2:], align_corners=True)
+        assert got.shape == want.shape
+        assert np.allclose(got.numpy(), want, atol=1e-12)

@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
-
+from tests.oracles import naive_bilinear
 from wsss.training.cam_losses import (
     cpn_loss,
     keep_pixel_max,
@@ -87,22 +86,7 @@ def test_helpers_on_hand_made_tensors():
 
 
 def np_bilinear_ac(a, size):
-    """Bilinear resize with align_corners=True, one output pixel at a time."""
-    n, c, h, w = a.shape
-    oh, ow = size
-    out = np.zeros((n, c, oh, ow))
-    for i in range(oh):
-        y = i * (h - 1) / (oh - 1) if oh > 1 else 0.0
-        y0 = min(int(np.floor(y)), h - 1)
-        y1, fy = min(y0 + 1, h - 1), y - y0
-        for j in range(ow):
-            x = j * (w - 1) / (ow - 1) if ow > 1 else 0.0
-            x0 = min(int(np.floor(x)), w - 1)
-            x1, fx = min(x0 + 1, w - 1), x - x0
-            top = a[:, :, y0, x0] * (1 - fx) + a[:, :, y0, x1] * fx
-            bottom = a[:, :, y1, x0] * (1 - fx) + a[:, :, y1, x1] * fx
-            out[:, :, i, j] = top * (1 - fy) + bottom * fy
-    return out
+    return naive_bilinear(a, size, align_corners=True)
 
 
 def seam_reference(cam1, rv1, cam2, rv2, labels):

@@ -60,12 +60,18 @@ def _multilabel_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
 
 
 def _seam_loss(model: torch.nn.Module, batch: dict, *, view_scale: float) -> dict:
-    """SEAM's two views: the crop and a bilinear (``align_corners=True``) downscaled copy."""
+    """SEAM's two views: the crop and a bilinear (``align_corners=True``) downscaled copy.
+    As released, each view's maps are upsampled (bilinear, ``align_corners=True``) to that
+    view's input size before any loss term."""
     x = batch["image"]
     small = F.interpolate(x, scale_factor=view_scale, mode="bilinear", align_corners=True)
-    cam1, cam_rv1 = model(x)
-    cam2, cam_rv2 = model(small)
-    return seam_loss(cam1, cam_rv1, cam2, cam_rv2, batch["labels"])
+    maps = []
+    for view in (x, small):
+        maps += [
+            F.interpolate(m, view.shape[-2:], mode="bilinear", align_corners=True)
+            for m in model(view)
+        ]
+    return seam_loss(*maps, batch["labels"])
 
 
 def _cpn_loss(model: torch.nn.Module, batch: dict) -> dict:
