@@ -15,6 +15,7 @@ with one_line_errors():
         scales=snakemake.params.infer["scales"],
         flip=snakemake.params.infer["flip"],
         normalization=snakemake.params.infer.get("normalization", "max"),
+        procedure=snakemake.params.infer.get("procedure", "irn"),
         device=pick_device(snakemake.params.device),
         shard=parse_shard(getattr(snakemake.wildcards, "scatteritem", None)),
     )

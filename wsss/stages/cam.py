@@ -14,7 +14,13 @@ import torch
 import torch.nn.functional as F
 
 from wsss.cam.complementary import ComplementaryPairTransform
-from wsss.cam.inference import multiscale_cams, normalize_present, size_batches
+from wsss.cam.inference import (
+    PROCEDURES,
+    multiscale_cams,
+    normalize_present,
+    release_multiscale_cams,
+    size_batches,
+)
 from wsss.cam.labels import cams_to_label, sweep_confusion, threshold_grid
 from wsss.data.cda import CDAPairTransform, InstanceBank
 from wsss.data.dataset import VOCSegmentation
@@ -240,6 +246,7 @@ def run_infer_cam(
     flip: bool,
     device: torch.device,
     normalization: str = "max",
+    procedure: str = "irn",
     batch_images: int = 1,
     amp: str = "off",
     shard: tuple[int, int] = (1, 1),
@@ -251,16 +258,36 @@ def run_infer_cam(
     Images of one size go through the network together, up to ``batch_images`` of them (and
     their mirror images) per pass (:func:`~wsss.cam.inference.multiscale_cams`); ``amp`` is
     the mixed-precision mode of the forward passes (the maps are summed and normalised in
-    float32)."""
+    float32).
+
+    ``procedure``: ``irn`` (:func:`~wsss.cam.inference.multiscale_cams`: IRN's, also CDA's) or
+    ``release`` (:func:`~wsss.cam.inference.release_multiscale_cams`: SEAM's, CPN's, EPS's and
+    SMAF's; the maps go through the input size first where the model's
+    ``maps_at_input_size`` says its release does)."""
+    if procedure not in PROCEDURES:
+        raise ValueError(f"CAM infer.procedure must be one of {PROCEDURES}, got {procedure!r}")
     index = DatasetIndex(index_path)
     net = load_model(model_path, build_cam_model, device)
     stride = net.backbone.output_stride
     amp = resolve_amp(amp, device)
 
+    def forward(ids: list[str]) -> torch.Tensor:
+        raw = [load_image(image_path(root, i)) for i in ids]
+        if procedure == "release":
+            return release_multiscale_cams(
+                net,
+                np.stack(raw),
+                scales=scales,
+                flip=flip,
+                via_input_size=net.maps_at_input_size,
+                device=device,
+            )
+        images = torch.stack([normalize_image(image) for image in raw])
+        return multiscale_cams(net, images.to(device), scales=scales, flip=flip, stride=stride)
+
     def cam_batch(ids: list[str], folder: Path) -> None:
-        images = torch.stack([normalize_image(load_image(image_path(root, i))) for i in ids])
         with autocast(amp, device):
-            cams = multiscale_cams(net, images.to(device), scales=scales, flip=flip, stride=stride)
+            cams = forward(ids)
         for image_id, maps in zip(ids, cams, strict=True):
             keys, high_res = normalize_present(maps, index.labels(image_id), mode=normalization)
             save_cam_npz(folder / f"{image_id}.npz", keys=keys, high_res=high_res)
@@ -270,7 +297,8 @@ def run_infer_cam(
 
     ids = index.ids(split)
     manifest = dict(stage="infer_cam", split=split, count=len(ids), scales=scales, flip=flip)
-    manifest.update(normalization=normalization, device=str(device), amp=amp)
+    manifest.update(normalization=normalization, procedure=procedure)
+    manifest.update(device=str(device), amp=amp)
     manifest.update(batch_images=batch_images)
     inputs = [index_path, model_path]
     log.info("CAM inference: up to %d images of one size per pass, amp %s", batch_images, amp)
