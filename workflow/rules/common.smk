@@ -383,6 +383,15 @@ def pseudo_bg_threshold(wildcards):
     return DATASETS[wildcards.dataset]["affinity"][refine]["walk"].get("bg_threshold")
 
 
+def crf_label_set(wildcards):
+    """The pseudo-mask CRF's labels: the CAM method's ``crf_labels`` when it sets one (smaf:
+    ``all``, as released), else ``image`` (IRN's K_img + 1)."""
+    method = cam_method(cam_source(wildcards.dataset, wildcards.experiment))
+    if method == "cam":
+        return "image"
+    return DATASETS[wildcards.dataset]["cam_methods"][method].get("crf_labels", "image")
+
+
 def crf_params(wildcards):
     """The CRF parameter set named by ``pseudo_labels.crf`` (from ``crf_presets``)."""
     name = DATASETS[wildcards.dataset]["pseudo_labels"]["crf"]

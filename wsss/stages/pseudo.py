@@ -24,6 +24,8 @@ __all__ = ["run_make_pseudo_labels", "run_eval_pseudo_labels"]
 
 log = logging.getLogger(__name__)
 
+CRF_LABEL_SETS = ("image", "all")
+
 
 def _one_pseudo_label(
     image_id: str,
@@ -34,6 +36,7 @@ def _one_pseudo_label(
     bg_threshold: float,
     crf: Mapping,
     ignore_disagreement: bool,
+    num_labels: int | None,
 ) -> None:
     image, cam = load_image_and_cams(root, cam_dir, image_id)
     label = crf_pseudo_label(
@@ -43,6 +46,7 @@ def _one_pseudo_label(
         bg_threshold=bg_threshold,
         crf_params=crf,
         ignore_disagreement=ignore_disagreement,
+        num_labels=num_labels,
     )
     save_label_png(out_dir / f"{image_id}.png", label, voc_palette())
 
@@ -57,13 +61,20 @@ def run_make_pseudo_labels(
     bg_threshold: float,
     crf: Mapping,
     ignore_disagreement: bool,
+    crf_labels: str = "image",
     processes: int = 1,
     shard: tuple[int, int] = (1, 1),
 ) -> None:
     """One pseudo mask per image of ``split`` (CRF-refined, 255 = ignore where configured): the
     ``shard`` (k, n) of them, resumably, in a pool of ``processes`` workers
-    (:func:`~wsss.stages.sharding.write_images`)."""
-    ids = DatasetIndex(index_path).ids(split)
+    (:func:`~wsss.stages.sharding.write_images`).
+
+    ``crf_labels``: ``image`` runs the CRF over the image's classes and the background (IRN),
+    ``all`` over every class of the dataset (SMAF's release)."""
+    if crf_labels not in CRF_LABEL_SETS:
+        raise ValueError(f"crf_labels must be one of {CRF_LABEL_SETS}, got {crf_labels!r}")
+    index = DatasetIndex(index_path)
+    ids = index.ids(split)
     work = partial(
         _one_pseudo_label,
         root=Path(root),
@@ -71,6 +82,7 @@ def run_make_pseudo_labels(
         bg_threshold=bg_threshold,
         crf=dict(crf),
         ignore_disagreement=ignore_disagreement,
+        num_labels=len(index.classes) if crf_labels == "all" else None,
     )
     manifest = dict(
         stage="make_pseudo_labels",
@@ -79,6 +91,7 @@ def run_make_pseudo_labels(
         bg_threshold=bg_threshold,
         crf=dict(crf),
         ignore_disagreement=ignore_disagreement,
+        crf_labels=crf_labels,
     )
     write_images(
         out_dir,
