@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
 from wsss.cam.complementary import ComplementaryPairTransform
 from wsss.cam.inference import multiscale_cams, normalize_present, size_batches
@@ -40,10 +39,14 @@ from wsss.stages.common import (
 )
 from wsss.stages.sharding import write_images
 from wsss.stages.training import load_model, train_and_save
-from wsss.training.cam_losses import cpn_loss, seam_loss
-from wsss.training.eps_losses import eps_loss
+from wsss.training.cam_steps import (
+    cpn_step_loss,
+    eps_step_loss,
+    multilabel_step_loss,
+    paired_multilabel_step_loss,
+    seam_step_loss,
+)
 from wsss.training.loop import config_fingerprint, file_digest
-from wsss.training.losses import multilabel_loss
 from wsss.utils.amp import autocast, resolve_amp
 
 __all__ = ["run_train_cam", "run_infer_cam", "run_eval_cam", "cam_method_parts"]
@@ -54,64 +57,24 @@ log = logging.getLogger(__name__)
 METHODS = ("cam", "seam", "cpn", "eps")
 
 
-def _multilabel_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
-    # Multi-label soft-margin loss on GAP scores (algorithms.md §1.2).
-    return multilabel_loss(model(batch["image"]), batch["labels"])
-
-
-def _seam_loss(model: torch.nn.Module, batch: dict, *, view_scale: float) -> dict:
-    """SEAM's two views: the crop and a bilinear (``align_corners=True``) downscaled copy."""
-    x = batch["image"]
-    small = F.interpolate(x, scale_factor=view_scale, mode="bilinear", align_corners=True)
-    cam1, cam_rv1 = model(x)
-    cam2, cam_rv2 = model(small)
-    return seam_loss(cam1, cam_rv1, cam2, cam_rv2, batch["labels"])
-
-
-def _cpn_loss(model: torch.nn.Module, batch: dict) -> dict:
-    """CPN: three passes (x, x ⊙ M, x ⊙ (1 − M)); maps upsampled to the crop (ac=True)."""
-    x, keep = batch["image"], batch["cp_mask"]
-    maps = []
-    for view in (x, x * keep, x * (1 - keep)):
-        cam, cam_rv = model(view)
-        maps.append(
-            tuple(
-                F.interpolate(m, x.shape[-2:], mode="bilinear", align_corners=True)
-                for m in (cam, cam_rv)
-            )
-        )
-    return cpn_loss(maps, batch["labels"], batch["cp_ratio"])
-
-
-def _paired_multilabel_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
-    """CDA: originals and pasted copies (``(B, 2, ...)``) in one forward pass of 2B images."""
-    images, labels = batch["image"].flatten(0, 1), batch["labels"].flatten(0, 1)
-    return multilabel_loss(model(images), labels)
-
-
-def _eps_loss(model: torch.nn.Module, batch: dict, *, tau: float, lam: float) -> dict:
-    out = model(batch["image"])
-    return eps_loss(out["logits"], batch["saliency"], batch["labels"], tau=tau, lam=lam)
-
-
 def cam_method_parts(method: str, loss: Mapping | None, train: Mapping):
     """(loss function, sample transform) of a CAM training method (``cam``, ``seam``, ``cpn``
     or ``eps``): ``loss_fn(model, batch)`` returns the loss, or a dict of its terms with the
     total under ``"loss"``."""
     transform = TrainTransform.from_mapping(train)
     if method == "cam":
-        return _multilabel_loss, transform
+        return multilabel_step_loss, transform
     if not loss:
         raise ValueError(
             f"CAM method {method!r} needs its loss settings (cam_methods.{method}.loss)"
         )
     if method == "eps":
-        loss_fn = partial(_eps_loss, tau=float(loss["tau"]), lam=float(loss["lam"]))
+        loss_fn = partial(eps_step_loss, tau=float(loss["tau"]), lam=float(loss["lam"]))
         return loss_fn, MapsTransform.from_mapping(["saliency"], train)
     if method == "seam":
-        return partial(_seam_loss, view_scale=float(loss["view_scale"])), transform
+        return partial(seam_step_loss, view_scale=float(loss["view_scale"])), transform
     pairs = loss["pairs"]
-    return _cpn_loss, ComplementaryPairTransform(
+    return cpn_step_loss, ComplementaryPairTransform(
         transform,
         strategy=pairs["strategy"],
         n_segments=pairs["n_segments"],
@@ -171,7 +134,7 @@ def run_train_cam(
             max_angle=cda["max_angle"],
             size_cap=cda["size_cap"],
         )
-        loss_fn, steps = _paired_multilabel_loss, 2 * train["steps"]
+        loss_fn, steps = paired_multilabel_step_loss, 2 * train["steps"]
         schedule = {
             "batch_size": max(1, train["batch_size"] // 2),
             "steps": steps,
