@@ -17,20 +17,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from wsss.cam.labels import label_ids
 from wsss.data.dataset import VOCSegmentation
-from wsss.data.transforms import normalize_image
 from wsss.data.voc import voc_palette
 from wsss.io import load_checkpoint, save_label_png
 from wsss.models import build_affinity_model
 from wsss.models.backbones import load_pretrained
 from wsss.refine.affinity_labels import irn_confident_labels, pair_labels, psa_confident_labels
-from wsss.refine.random_walk import (
-    boundary_affinities,
-    feature_affinities,
-    propagate,
-    propagate_features,
-)
+from wsss.refine.random_walk import boundary_affinities, feature_affinities
+from wsss.refine.walk_labels import irn_walk_label, psa_walk_label
 from wsss.stages.common import (
     DatasetIndex,
     atomic_dir,
@@ -232,53 +226,6 @@ def run_train_affinity(
 # ------------------------------------------------------------------------- random walk
 
 
-@torch.no_grad()
-def _irn_label(net, image: np.ndarray, cam: dict, walk: Mapping, device) -> np.ndarray:
-    """IRN ``make_sem_seg_labels``: boundary of the image and its flip, seeds = CAMs at the
-    boundary grid, walk, ×4 bilinear, max-normalise, background plane, argmax."""
-    height, width = image.shape[:2]
-    x = normalize_image(image).to(device)[None]
-    logits = net(torch.cat([x, x.flip(-1)]))[:, 0].float()
-    boundary = torch.sigmoid(0.5 * logits[0] + 0.5 * logits[1].flip(-1))
-    # The stored CAMs are full resolution; IRN walks its stride-4 CAMs: area-downscale them.
-    cams = torch.from_numpy(cam["high_res"]).to(device)
-    seeds = F.adaptive_avg_pool2d(cams[None], boundary.shape)[0]
-    scores = propagate(
-        seeds,
-        boundary,
-        radius=walk["radius"],
-        beta=walk["beta"],
-        exp_times=walk["exp_times"],
-        bg_threshold=walk["bg_threshold"],
-        out_size=(height, width),
-    )
-    return label_ids(cam["keys"])[scores.argmax(0).cpu().numpy()]
-
-
-@torch.no_grad()
-def _affinitynet_label(net, image: np.ndarray, cam: dict, walk: Mapping, device) -> np.ndarray:
-    """PSA ``infer_aff``: pad to a multiple of 8, features, seeds [(1 − max cam)^α; cams]
-    8×8-average-pooled, walk, bilinear upsampling, argmax."""
-    height, width = image.shape[:2]
-    pad_h, pad_w = -height % 8, -width % 8
-    x = normalize_image(image).to(device)[None]
-    features = net(F.pad(x, (0, pad_w, 0, pad_h)))[0].float()
-    cams = torch.from_numpy(cam["high_res"]).to(device)
-    if len(cams):
-        background = (1 - cams.max(0, keepdim=True).values) ** walk["alpha"]
-    else:  # no present class: everything is background
-        background = torch.ones(1, height, width, device=device)
-    seeds = F.pad(torch.cat([background, cams]), (0, pad_w, 0, pad_h))
-    seeds = F.avg_pool2d(seeds[None], 8)[0]
-    walked = propagate_features(
-        seeds, features, radius=walk["radius"], beta=walk["beta"], logt=walk["logt"]
-    )
-    size = (height + pad_h, width + pad_w)
-    up = F.interpolate(walked[None], size=size, mode="bilinear", align_corners=False)[0]
-    up = up[:, :height, :width]
-    return label_ids(cam["keys"])[up.argmax(0).cpu().numpy()]
-
-
 def run_random_walk(
     index_path: str | os.PathLike,
     root: str | os.PathLike,
@@ -299,13 +246,13 @@ def run_random_walk(
     _check_method(method)
     ids = DatasetIndex(index_path).ids(split)
     net = load_model(model_path, build_affinity_model, device)
-    one_label = _irn_label if method == "irn" else _affinitynet_label
+    one_label = irn_walk_label if method == "irn" else psa_walk_label
     amp = resolve_amp(amp, device)
 
     def one_mask(image_id: str, folder: Path) -> None:
         image, cam = load_image_and_cams(root, cam_dir, image_id)
         with autocast(amp, device):
-            label = one_label(net, image, cam, walk, device)
+            label = one_label(net, image, cam["high_res"], cam["keys"], device, **walk)
         save_label_png(folder / f"{image_id}.png", label.astype(np.uint8), voc_palette())
 
     manifest = dict(stage="random_walk", split=split, count=len(ids), method=method)
