@@ -115,3 +115,16 @@ def test_errors_name_the_method():
         CAM_METHODS["smaf"].training_parts(settings("smaf")["loss"], settings("smaf")["train"])
     with pytest.raises(ValueError, match=r"needs its loss settings \(cam_methods\.seam\.loss\)"):
         CAM_METHODS["seam"].training_parts(None, settings("seam")["train"])
+
+
+@pytest.mark.parametrize("name", [n for n, m in CAM_METHODS.items() if m.recipe is not None])
+def test_every_recipe_builds_from_config_and_transforms_a_sample(name):
+    """A method added to the registry is covered here once config.yaml's synth recipe has its
+    settings: its parts build, its loss is a function of (model, batch), its transform crops."""
+    spec = settings(name)
+    loss_fn, transform = CAM_METHODS[name].training_parts(spec.get("loss"), spec["train"])
+    assert callable(loss_fn)
+    out = transform(_sample(), np.random.default_rng(2))
+    crop = spec["train"]["crop_size"]
+    assert out["image"].shape == (3, crop, crop)
+    assert out["labels"].tolist() == [1, 0, 1]
