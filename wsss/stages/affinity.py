@@ -15,15 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from wsss.data.dataset import VOCSegmentation
 from wsss.data.voc import voc_palette
 from wsss.io import load_checkpoint, save_label_png
 from wsss.models import build_affinity_model
 from wsss.models.backbones import load_pretrained
-from wsss.refine.affinity_labels import irn_confident_labels, pair_labels, psa_confident_labels
-from wsss.refine.random_walk import boundary_affinities, feature_affinities
+from wsss.refine.affinity_labels import irn_confident_labels, psa_confident_labels
 from wsss.refine.walk_labels import irn_walk_label, psa_walk_label
 from wsss.stages.common import (
     DatasetIndex,
@@ -35,7 +33,7 @@ from wsss.stages.common import (
 )
 from wsss.stages.sharding import write_images
 from wsss.stages.training import load_model, train_and_save
-from wsss.training.affinity_losses import affinitynet_loss, irn_affinity_loss
+from wsss.training.affinity_steps import affinitynet_step_loss, irn_step_loss
 from wsss.training.loop import config_fingerprint, file_digest
 from wsss.utils.amp import autocast, resolve_amp
 
@@ -43,7 +41,8 @@ __all__ = ["run_make_affinity_labels", "run_train_affinity", "run_random_walk"]
 
 log = logging.getLogger(__name__)
 
-METHODS = ("affinitynet", "irn")
+_STEP_LOSSES = {"affinitynet": affinitynet_step_loss, "irn": irn_step_loss}
+METHODS = tuple(_STEP_LOSSES)
 _NON_CTOR_KEYS = ("pretrained", "init_from_cam")
 
 
@@ -132,18 +131,6 @@ def run_make_affinity_labels(
 # ------------------------------------------------------------------------- training
 
 
-def _affinity_loss(model: torch.nn.Module, batch: dict, *, method: str, radius: int):
-    """Pair losses on the network output's grid; labels downscaled with nearest (IRN: ×0.25)."""
-    out = model(batch["image"])
-    mask = batch["mask"][:, None].float()
-    labels = F.interpolate(mask, size=out.shape[-2:], mode="nearest")[:, 0].long()
-    bg_pos, fg_pos, neg = pair_labels(labels, radius)
-    if method == "irn":
-        aff = boundary_affinities(torch.sigmoid(out[:, 0]), radius)
-        return irn_affinity_loss(aff, bg_pos, fg_pos, neg)
-    return affinitynet_loss(feature_affinities(out, radius), bg_pos, fg_pos, neg)
-
-
 def _load_cam_backbone(net: torch.nn.Module, cam_model: str | os.PathLike) -> None:
     """Copy the trained CAM classifier's backbone weights into ``net.backbone`` (strict)."""
     state = load_checkpoint(cam_model)["state_dict"]
@@ -209,7 +196,7 @@ def run_train_affinity(
     train_and_save(
         net,
         VOCSegmentation(root, ids, mask_dir=str(Path(label_dir).resolve())),
-        partial(_affinity_loss, method=method, radius=int(radius)),
+        partial(_STEP_LOSSES[method], radius=int(radius)),
         model_name=method,
         classes=index.classes,
         train=train,
