@@ -293,12 +293,12 @@ def test_seam_loss_takes_every_term_at_each_views_input_size(monkeypatch) -> Non
     """SEAM's release upsamples (cam, cam_rv) of each view to that view's input size
     (bilinear, align_corners=True) before the losses: view 1 at the crop, view 2 at the
     ×view_scale copy."""
-    from wsss.stages import cam as cam_stage
+    from wsss.training import cam_steps
 
     seen = []
-    monkeypatch.setattr(cam_stage, "seam_loss", lambda *maps: seen.append(maps) or {})
+    monkeypatch.setattr(cam_steps, "seam_loss", lambda *maps: seen.append(maps) or {})
     x = torch.rand(2, 3, 20, 20, dtype=torch.float64)
-    cam_stage._seam_loss(_FixedMaps(), {"image": x, "labels": torch.ones(2, 2)}, view_scale=0.3)
+    cam_steps.seam_step_loss(_FixedMaps(), {"image": x, "labels": torch.ones(2, 2)}, view_scale=0.3)
     ((cam1, rv1, cam2, rv2, _labels),) = seen
     small = naive_bilinear(x.numpy(), (6, 6), align_corners=True)
     def pool4(v):  # ceil-mode 4×4 average pools, written out

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
+from wsss.cam.methods import CAM_METHODS
 from wsss.cluster import rule_resources as cluster_resources
 from wsss.fetch.catalog import ARCHIVES, RECIPES, WEIGHTS, missing_archives, resolve_source
 from wsss.fetch.pretrained import pretrained_file, scratch_entries, scratch_message
@@ -237,14 +238,10 @@ def experiments_where(predicate):
 
 def saliency_dir(wildcards):
     """The dataset's saliency folder for experiments whose CAM method learns from saliency
-    (eps; smaf's prototype+saliency denoising), else None."""
+    (``CamMethod.needs_saliency``: eps; smaf's prototype+saliency denoising), else None."""
     spec = DATASETS[wildcards.dataset]
     method = cam_method(wildcards.experiment)
-    needs = method == "eps" or (
-        method == "smaf"
-        and spec["cam_methods"]["smaf"]["loss"]["denoise"] == "prototype+saliency"
-    )
-    if not needs:
+    if not CAM_METHODS[method].needs_saliency(cam_config("loss")(wildcards)):
         return None
     if not spec.get("saliency_dir"):
         raise WorkflowError(
