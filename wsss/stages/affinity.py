@@ -42,7 +42,7 @@ from wsss.stages.common import (
 from wsss.stages.sharding import write_images
 from wsss.stages.training import load_model, train_and_save
 from wsss.training.affinity_losses import affinitynet_loss, irn_affinity_loss
-from wsss.training.loop import config_fingerprint, file_digest
+from wsss.hashing import config_fingerprint, file_digest
 from wsss.utils.amp import autocast, resolve_amp
 
 __all__ = ["run_make_affinity_labels", "run_train_affinity", "run_random_walk"]

@@ -42,7 +42,7 @@ from wsss.stages.sharding import write_images
 from wsss.stages.training import load_model, train_and_save
 from wsss.training.cam_losses import cpn_loss, seam_loss
 from wsss.training.eps_losses import eps_loss
-from wsss.training.loop import config_fingerprint, file_digest
+from wsss.hashing import config_fingerprint, file_digest
 from wsss.training.losses import multilabel_loss
 from wsss.utils.amp import autocast, resolve_amp
 
@@ -211,7 +211,7 @@ def run_train_cam(
             seed,
             file_digest(index_path),
             input_digest(model.get("pretrained")),
-            input_digest(saliency_dir if method == "eps" else None),
+            input_digest(Path(root) / saliency_dir if method == "eps" else None),
             input_digest(cda["bank"] if cda is not None else None),  # the instance bank
         ),
         out_model=out_model,

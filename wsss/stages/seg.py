@@ -25,7 +25,7 @@ from wsss.stages.common import (
 )
 from wsss.stages.sharding import write_images
 from wsss.stages.training import load_model, train_and_save
-from wsss.training.loop import config_fingerprint, file_digest
+from wsss.hashing import config_fingerprint, file_digest
 from wsss.training.losses import segmentation_loss_terms
 from wsss.training.pcaa_losses import pcaa_loss_terms
 from wsss.utils.amp import autocast, resolve_amp
