@@ -3,6 +3,9 @@
 # executor they run on the submitting host, which has internet where compute nodes may not.
 
 
+include: "helpers/fetch.smk"
+
+
 rule fetch_weights:
     output:
         weights=f"{WEIGHTS_CACHE}/{{name}}.pth",
@@ -24,14 +27,14 @@ rule fetch_dataset:
     input:
         fetch_inputs,
     output:
-        f"{R}/fetched.json",
+        dataset_path("fetched"),
     params:
         recipe=section("fetch"),
         destination=lambda wildcards: fetch_destination(wildcards.dataset),
         overrides=lambda wildcards: download_overrides(
             RECIPES[DATASETS[wildcards.dataset]["fetch"]]
         ),
-        cache=lambda wildcards: download_cache(wildcards.dataset),
+        cache=download_cache,
         keep_archives=config["downloads"]["keep_archives"],
     resources: **rule_resources("fetch_dataset")
     conda:
@@ -46,16 +49,14 @@ rule fetch_saliency:
     input:
         saliency_fetch_inputs,
     output:
-        f"{R}/saliency.json",
+        dataset_path("saliency"),
     params:
-        root=dataset_root,
+        root=section("root"),
         saliency_dir=section("saliency_dir"),
-        split=lambda wildcards: DATASETS[wildcards.dataset]["stage_splits"]["train"],
+        split=section("stage_splits", "train"),
         archive=section("saliency_source"),
-        overrides=lambda wildcards: download_overrides(
-            [DATASETS[wildcards.dataset]["saliency_source"]]
-        ).get(DATASETS[wildcards.dataset]["saliency_source"]),
-        cache=lambda wildcards: download_cache(wildcards.dataset),
+        overrides=saliency_overrides,
+        cache=download_cache,
         keep_archives=config["downloads"]["keep_archives"],
     resources: **rule_resources("fetch_saliency")
     conda:

@@ -22,7 +22,7 @@ from wsss.hashing import config_fingerprint, file_digest
 from wsss.training.smaf import SelfTrainer, initial_prototypes
 from wsss.utils.amp import autocast, resolve_amp
 
-__all__ = ["run_train_self"]
+__all__ = ["run_train_smaf"]
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class WithFusedMaps(Dataset):
         return dict(item, fused=fused)
 
 
-def run_train_self(
+def run_train_smaf(
     index_path: str | os.PathLike,
     root: str | os.PathLike,
     teacher_path: str | os.PathLike,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from wsss.dataset_config import (
+from wsss.workflow.datasets import (
     check_dataset_experiments,
     check_seg_infer,
     dataset_experiments,
@@ -24,7 +24,6 @@ __all__ = [
     "check_masks_from",
     "check_references",
     "dataset_experiments",
-    "missing_root_message",
     "seg_settings",
 ]
 
@@ -235,40 +234,6 @@ def check_cda(
                 continue
             if "cda" not in ds:
                 raise ValueError(f"experiments.{name}.augment: cda needs datasets.{ds_name}.cda")
-
-
-def missing_root_message(
-    dataset: str,
-    root: str | None,
-    splits: Mapping[str, str],
-    layout: str = "voc",
-    fetch: str | None = None,
-) -> str:
-    """The one-line error for a dataset root that is unset or not a folder, saying what the
-    ``layout``'s folder must hold for ``splits`` (split → ground-truth folder), and, for a
-    dataset with a ``fetch`` recipe, that rule fetch_dataset fills the folder it names."""
-    state = "not set" if root is None else f"{str(root)!r}, which is not a folder"
-    if layout == "cityscapes":
-        folders = [f"{d}/{s}/<city>/" for s, d in splits.items()]
-        what = f"Cityscapes folder holding leftImg8bit/<split>/<city>/ and {', '.join(folders)}"
-    elif layout == "ade20k":
-        folders = [f"{d}/{s}/" for s, d in splits.items()]
-        what = f"ADEChallengeData2016 folder holding images/<split>/ and {', '.join(folders)}"
-    else:
-        what = (
-            "VOC-format folder holding JPEGImages/, SegmentationClass/, SegmentationClassAug/ "
-            "and ImageSets/Segmentation/<split>.txt"
-        )
-    if fetch:
-        return (
-            f"datasets.{dataset}.root is {state}: set it in config.yaml (or --config) to the "
-            f"folder the data should live in (rule fetch_dataset downloads and lays out the "
-            f"{fetch} recipe there: a {what} for the splits {sorted(splits)})"
-        )
-    return (
-        f"datasets.{dataset}.root is {state}: set it in config.yaml (or --config) to a {what} "
-        f"for the splits {sorted(splits)}"
-    )
 
 
 def check_fetch_config(config: Mapping) -> None:

@@ -9,9 +9,9 @@ import jsonschema
 import pytest
 import yaml
 
-from wsss.config import check_references, dataset_experiments, seg_settings
+from wsss.workflow.checks import check_references, dataset_experiments, seg_settings
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
 
