@@ -11,6 +11,7 @@ from wsss.workflow import Plan
 from wsss.workflow.paths import RUN_FILES, run_path, shard_path
 
 CONFIG = {
+    "weights": {"cache": "weights/"},
     "crf_presets": {"pseudo": {"unary": "cam"}, "aff": {"unary": "labels", "gt_prob": 0.7}},
     "experiments": {
         "base": {"supervision": "weak", "refine": "crf", "seg_model": "deeplab", "seeds": [0, 5]},
@@ -188,6 +189,17 @@ def test_stage_settings(plan: Plan) -> None:
     assert plan.seg_model("d", "reuse") == {"backbone": "r101"}
     assert plan.seg_settings("d", "reuse", "train") == {"threads": 2, "num_workers": 1, "crop": 769}
     assert plan.split_masks("d", "eval_val") == "Seg"
+
+
+def test_weights_files() -> None:
+    plan = Plan(copy.deepcopy(CONFIG))
+    assert plan.weights_file({"pretrained": "none", "backbone": {}}) is None
+    assert plan.weights_file({"pretrained": "my/net.pth", "backbone": {}}) == "my/net.pth"
+    resnet50 = {"name": "resnet", "depth": 50}
+    model = {"backbone": resnet50, "pretrained": "imagenet", "loss": "ce"}
+    resolved = plan.with_weights(model)
+    assert resolved["pretrained"].startswith("weights/") and resolved["pretrained"].endswith(".pth")
+    assert list(resolved) == list(model) and model["pretrained"] == "imagenet"  # a copy
 
 
 def test_threads_and_priorities(plan: Plan) -> None:

@@ -10,7 +10,7 @@ rule make_affinity_labels:
         index=INDEX,
         cams=source_file(None, "cam_maps"),
     output:
-        directory(run_file("affinity_labels")),
+        directory(run_path("affinity_labels")),
     wildcard_constraints:
         experiment=PLAN.run_pattern(lambda spec: spec.get("refine") in ("affinitynet", "irn")),
     params:
@@ -36,10 +36,10 @@ rule train_affinity:
     input:
         unpack(affinity_inputs),
         index=INDEX,
-        labels=run_file("affinity_labels"),
+        labels=run_path("affinity_labels"),
     output:
-        model=run_file("affinity_model"),
-        loss_log=run_file("affinity_log"),
+        model=run_path("affinity_model"),
+        loss_log=run_path("affinity_log"),
     wildcard_constraints:
         experiment=PLAN.run_pattern(lambda spec: spec.get("refine") in ("affinitynet", "irn")),
     params:
@@ -69,7 +69,7 @@ rule random_walk:
     input:
         index=INDEX,
         cams=source_file(None, "cam_maps"),
-        model=run_file("affinity_model"),
+        model=run_path("affinity_model"),
     output:
         directory(sharded_output("pseudo_labels")),
     wildcard_constraints:

@@ -12,8 +12,8 @@ rule train_cam:
         bank=cda_bank,
         saliency=saliency_input,
     output:
-        model=run_file("cam_model"),
-        loss_log=run_file("cam_log"),
+        model=run_path("cam_model"),
+        loss_log=run_path("cam_log"),
     wildcard_constraints:
         experiment=PLAN.run_pattern(lambda spec: spec.get("cam_method") != "smaf"),
     params:
@@ -46,7 +46,7 @@ rule make_instance_bank:
         index=INDEX,
         masks=source_file("instances_from", "pseudo_masks"),
     output:
-        directory(run_file("cda_bank")),
+        directory(run_path("cda_bank")),
     wildcard_constraints:
         experiment=PLAN.run_pattern(lambda spec: spec.get("augment") == "cda"),
     params:
@@ -72,8 +72,8 @@ rule train_smaf:
         fused=source_file("teacher", "cam_maps"),
         saliency=saliency_input,
     output:
-        model=run_file("cam_model"),
-        loss_log=run_file("cam_log"),
+        model=run_path("cam_model"),
+        loss_log=run_path("cam_log"),
     wildcard_constraints:
         experiment=PLAN.run_pattern(lambda spec: spec.get("cam_method") == "smaf"),
     params:
@@ -101,7 +101,7 @@ rule train_smaf:
 rule infer_cam:
     input:
         index=INDEX,
-        model=run_file("cam_model"),
+        model=run_path("cam_model"),
     output:
         directory(sharded_output("infer_cam")),
     params:
@@ -125,10 +125,10 @@ rule infer_cam:
 rule eval_cam:
     input:
         index=INDEX,
-        cams=run_file("cam_maps"),
+        cams=run_path("cam_maps"),
     output:
-        metrics=run_file("cam_metrics"),
-        curve=run_file("cam_curve"),
+        metrics=run_path("cam_metrics"),
+        curve=run_path("cam_curve"),
     params:
         root=section("root"),
         split=section("stage_splits", "eval_train"),

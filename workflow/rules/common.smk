@@ -7,10 +7,9 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 from wsss.cluster import rule_resources as cluster_resources
-from wsss.fetch.pretrained import pretrained_file, scratch_entries, scratch_message
 from wsss.utils.writable import unwritable_message
 from wsss.workflow import Plan
-from wsss.workflow.checks import check_references
+from wsss.workflow.checks import check_references, check_scratch as check_scratch_weights
 from wsss.workflow.paths import benchmark_path, dataset_path, run_path
 
 try:
@@ -31,13 +30,11 @@ INDEX = dataset_path("index")
 
 
 def check_scratch(dataset):
-    """Stop when a real dataset would train a model from random weights without
-    ``allow_scratch: true`` (one line naming the key and the fetch_weights target)."""
-    spec = DATASETS[dataset]
-    if "synthetic" in spec or spec.get("allow_scratch", False):
-        return
-    for key, model in scratch_entries(dataset, spec):
-        raise WorkflowError(scratch_message(dataset, key, model["backbone"], WEIGHTS_CACHE))
+    """Stop a real dataset that would train from random weights (wsss.workflow.checks)."""
+    try:
+        check_scratch_weights(config, dataset)
+    except ValueError as error:
+        raise WorkflowError(str(error)) from None
 
 
 # Every real dataset with a root is checked before the DAG is built (the datasets without one
@@ -74,11 +71,6 @@ def section(*keys):
     return lookup
 
 
-def run_file(artifact):
-    """``results/{dataset}/{experiment}/<artifact's path>`` (wsss.workflow.paths)."""
-    return run_path(artifact)
-
-
 def source_file(key, artifact):
     """An input function: ``artifact`` of the run that ``experiments.<experiment>.<key>`` names
     (cams_from's CAMs for ``key`` None)."""
@@ -91,26 +83,14 @@ def source_file(key, artifact):
     return lookup
 
 
-def weights_file(model):
-    """The weights file a model entry loads (wsss.fetch.pretrained.pretrained_file), or None."""
-    return pretrained_file(model["pretrained"], model["backbone"], WEIGHTS_CACHE)
-
-
 def with_weights(lookup):
-    """A params function: the model entry ``lookup`` returns, ``pretrained`` resolved to the
-    file it loads (a table name → ``<weights.cache>/<name>.pth``, written by fetch_weights)."""
-
-    def resolved(wildcards):
-        model = dict(lookup(wildcards))
-        model["pretrained"] = weights_file(model)
-        return model
-
-    return resolved
+    """A params function: the model entry ``lookup`` returns, with the weights file it loads."""
+    return lambda wildcards: PLAN.with_weights(lookup(wildcards))
 
 
 def pretrained(lookup):
     """An input function: the pretrained-weights file of the model entry ``lookup`` returns."""
-    return lambda wildcards: weights_file(lookup(wildcards)) or []
+    return lambda wildcards: PLAN.weights_file(lookup(wildcards)) or []
 
 
 def all_cores(wildcards):

@@ -7,7 +7,7 @@ include: "helpers/export.smk"
 
 rule export:
     input:
-        run_file("manifest"),
+        run_path("manifest"),
     output:
         archive="exports/{dataset}/{experiment}.tar.gz",
         checksum="exports/{dataset}/{experiment}.tar.gz.sha256",

@@ -10,7 +10,7 @@ rule record_provenance:
         index=INDEX,
         metrics=per_run(PLAN.metric_files),
     output:
-        run_file("manifest"),
+        run_path("manifest"),
     params:
         stages=provenance_stages,
         dataset_stages=provenance_dataset_stages,

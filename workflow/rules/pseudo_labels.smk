@@ -32,9 +32,9 @@ rule make_pseudo_labels:
 rule eval_pseudo_labels:
     input:
         index=INDEX,
-        masks=run_file("pseudo_masks"),
+        masks=run_path("pseudo_masks"),
     output:
-        metrics=run_file("pseudo_metrics"),
+        metrics=run_path("pseudo_metrics"),
     params:
         root=section("root"),
         split=section("stage_splits", "eval_train"),

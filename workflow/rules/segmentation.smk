@@ -10,8 +10,8 @@ rule train_seg:
         masks=lambda wildcards: PLAN.seg_masks(wildcards.dataset, wildcards.experiment) or [],
         pretrained=pretrained(per_run(PLAN.seg_model)),
     output:
-        model=run_file("seg_model"),
-        loss_log=run_file("seg_log"),
+        model=run_path("seg_model"),
+        loss_log=run_path("seg_log"),
     params:
         root=section("root"),
         split=section("stage_splits", "train"),
@@ -38,7 +38,7 @@ rule train_seg:
 rule infer_seg:
     input:
         index=INDEX,
-        model=run_file("seg_model"),
+        model=run_path("seg_model"),
     output:
         directory(sharded_output("infer_seg")),
     params:
@@ -61,9 +61,9 @@ rule infer_seg:
 rule eval_seg:
     input:
         index=INDEX,
-        predictions=run_file("seg_predictions"),
+        predictions=run_path("seg_predictions"),
     output:
-        metrics=run_file("seg_metrics"),
+        metrics=run_path("seg_metrics"),
     params:
         root=section("root"),
         split=section("stage_splits", "eval_val"),

@@ -12,7 +12,13 @@ from wsss.workflow.datasets import (
     with_sources,
 )
 from wsss.fetch.catalog import ARCHIVES, WEIGHTS
-from wsss.fetch.pretrained import check_pretrained, is_scratch, model_entries
+from wsss.fetch.pretrained import (
+    check_pretrained,
+    is_scratch,
+    model_entries,
+    scratch_entries,
+    scratch_message,
+)
 
 __all__ = [
     "check_cam_methods",
@@ -23,6 +29,7 @@ __all__ = [
     "check_teachers",
     "check_masks_from",
     "check_references",
+    "check_scratch",
     "dataset_experiments",
     "seg_settings",
 ]
@@ -264,3 +271,15 @@ def check_fetch_config(config: Mapping) -> None:
                     f"({', '.join(sorted(WEIGHTS))}) or a file path"
                 )
             check_pretrained(value, model["backbone"], key)
+
+
+def check_scratch(config: Mapping, dataset: str) -> None:
+    """Raise ``ValueError`` (one line naming the key and the fetch_weights target) when a real
+    dataset would train a model from random weights without ``allow_scratch: true``; the
+    synthetic benchmark trains from scratch by design."""
+    spec = config["datasets"][dataset]
+    if "synthetic" in spec or spec.get("allow_scratch", False):
+        return
+    cache = config["weights"]["cache"].rstrip("/")
+    for key, model in scratch_entries(dataset, spec):
+        raise ValueError(scratch_message(dataset, key, model["backbone"], cache))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 
+from wsss.fetch.pretrained import pretrained_file
 from wsss.workflow.datasets import dataset_experiments, seg_settings
 from wsss.workflow.paths import dataset_path, run_path
 from wsss.workflow.runs import SEPARATOR, dataset_runs, parse_run, run_experiment, source_run
@@ -214,6 +215,16 @@ class Plan:
         """The ground-truth mask folder of the split a stage uses (``stage_splits.<stage>``)."""
         spec = self.datasets[dataset]
         return spec["splits"][spec["stage_splits"][stage]]
+
+    def weights_file(self, model: Mapping) -> str | None:
+        """The weights file a model entry loads (a table name → ``<weights.cache>/<name>.pth``,
+        written by fetch_weights; wsss.fetch.pretrained.pretrained_file), or None."""
+        cache = self.config["weights"]["cache"].rstrip("/")
+        return pretrained_file(model["pretrained"], model["backbone"], cache)
+
+    def with_weights(self, model: Mapping) -> dict:
+        """A model entry with ``pretrained`` resolved to the file it loads."""
+        return {**model, "pretrained": self.weights_file(model)}
 
     # -- cores and priorities -------------------------------------------------------------------
 

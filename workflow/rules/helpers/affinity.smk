@@ -9,6 +9,6 @@ def affinity_section(key):
 def affinity_inputs(wildcards):
     """train_affinity's weight files: local ImageNet weights and/or the CAM model it copies."""
     model = affinity_section("model")(wildcards)
-    files = {"pretrained": weights_file(model) or []}
+    files = {"pretrained": PLAN.weights_file(model) or []}
     files["cam_model"] = source_file(None, "cam_model")(wildcards) if model["init_from_cam"] else []
     return files
