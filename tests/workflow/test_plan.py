@@ -202,6 +202,16 @@ def test_weights_files() -> None:
     assert list(resolved) == list(model) and model["pretrained"] == "imagenet"  # a copy
 
 
+def test_resources_and_gpus() -> None:
+    config = copy.deepcopy(CONFIG)
+    config["resources"] = {"default": {"mem_mb": 1000}, "train_seg": {"gpu": 2, "runtime": 60}}
+    plan = Plan(config)
+    assert plan.gpus("train_seg") == 2 and plan.gpus("eval_seg") == 0
+    assert plan.resources("train_seg")["gpu"] == 2
+    assert plan.resources("eval_seg")["mem_mb"](None, attempt=1) == 1000
+    assert Plan(copy.deepcopy(CONFIG)).resources("train_seg") == {}
+
+
 def test_threads_and_priorities(plan: Plan) -> None:
     train = {"threads": 2, "num_workers": 1}
     assert Plan.training_threads(train, gpus=0, cores=8) == 3

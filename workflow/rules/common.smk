@@ -6,7 +6,6 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from wsss.cluster import rule_resources as cluster_resources
 from wsss.utils.writable import unwritable_message
 from wsss.workflow import Plan
 from wsss.workflow.checks import check_references, check_scratch as check_scratch_weights
@@ -101,14 +100,10 @@ def all_cores(wildcards):
         return 1
 
 
-def rule_gpus(rule):
-    return int(rule_resources(rule).get("gpu", 0) or 0)
-
-
 def training_cores(rule, train_settings):
     """A ``threads:`` function for a training rule (Plan.training_threads)."""
     return lambda wildcards: PLAN.training_threads(
-        train_settings(wildcards), rule_gpus(rule), all_cores(wildcards)
+        train_settings(wildcards), PLAN.gpus(rule), all_cores(wildcards)
     )
 
 
@@ -122,7 +117,7 @@ def rule_resources(rule):
     """A rule's ``resources:`` from config ``resources:`` (``default`` + the rule's entry; memory
     and runtime grow by ``retry_scale`` per retry). Partition, account and GPU model are site
     settings: they live in the SLURM profile (workflow/profiles/slurm)."""
-    return cluster_resources(config.get("resources"), rule)
+    return PLAN.resources(rule)
 
 
 # Light rules stay on the submitting host under a cluster executor (no job start-up per table).

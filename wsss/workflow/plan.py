@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 
+from wsss.cluster import rule_resources
 from wsss.fetch.pretrained import pretrained_file
 from wsss.workflow.datasets import dataset_experiments, seg_settings
 from wsss.workflow.paths import dataset_path, run_path
@@ -227,6 +228,14 @@ class Plan:
         return {**model, "pretrained": self.weights_file(model)}
 
     # -- cores and priorities -------------------------------------------------------------------
+
+    def resources(self, rule: str) -> dict:
+        """A rule's ``resources:`` (config ``resources:``, :func:`wsss.cluster.rule_resources`)."""
+        return rule_resources(self.config.get("resources"), rule)
+
+    def gpus(self, rule: str) -> int:
+        """The GPUs a rule's job asks for (0 without ``gpu``)."""
+        return int(self.resources(rule).get("gpu", 0) or 0)
 
     @staticmethod
     def training_threads(train: Mapping, gpus: int, cores: int) -> int:

@@ -3,5 +3,5 @@
 
 def seg_train_threads(wildcards):
     """train_seg's cores (Plan.seg_train_threads)."""
-    gpus = rule_gpus("train_seg")
+    gpus = PLAN.gpus("train_seg")
     return PLAN.seg_train_threads(wildcards.dataset, wildcards.experiment, gpus, all_cores(wildcards))
