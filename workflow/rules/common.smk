@@ -7,7 +7,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 from wsss.utils.writable import unwritable_message
-from wsss.workflow import Plan
+from wsss.workflow import Plan, sources
 from wsss.workflow.checks import check_references, check_scratch as check_scratch_weights
 from wsss.workflow.paths import benchmark_path, dataset_path, run_path
 
@@ -56,6 +56,19 @@ def per_run(answer, *args):
 def per_dataset(answer, *args):
     """A params/input function: ``answer(dataset, *args)`` of the plan."""
     return lambda wildcards: answer(wildcards.dataset, *args)
+
+
+def from_sources(answer):
+    """An input/params function: ``answer(config, dataset)`` of wsss.workflow.sources (which
+    look at the file system), its one-line ValueError a WorkflowError."""
+
+    def lookup(wildcards):
+        try:
+            return answer(config, wildcards.dataset)
+        except ValueError as error:
+            raise WorkflowError(str(error)) from None
+
+    return lookup
 
 
 def section(*keys):

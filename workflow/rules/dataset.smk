@@ -55,7 +55,7 @@ rule check_dataset:
         INDEX,
     params:
         root=section("root"),
-        layout=dataset_layout,
+        layout=lambda wildcards: DATASETS[wildcards.dataset].get("layout", "voc"),
         classes=section("classes"),
         splits=section("splits"),
         labels_file=section("labels_file"),

@@ -25,16 +25,16 @@ rule fetch_weights:
 
 rule fetch_dataset:
     input:
-        fetch_inputs,
+        from_sources(sources.fetch_inputs),
     output:
         dataset_path("fetched"),
     params:
         recipe=section("fetch"),
-        destination=lambda wildcards: fetch_destination(wildcards.dataset),
-        overrides=lambda wildcards: download_overrides(
-            RECIPES[DATASETS[wildcards.dataset]["fetch"]]
+        destination=from_sources(sources.fetch_destination),
+        overrides=lambda wildcards: sources.download_overrides(
+            config, RECIPES[DATASETS[wildcards.dataset]["fetch"]]
         ),
-        cache=download_cache,
+        cache=from_sources(sources.download_cache),
         keep_archives=config["downloads"]["keep_archives"],
     resources: **rule_resources("fetch_dataset")
     conda:
@@ -47,7 +47,7 @@ rule fetch_dataset:
 
 rule fetch_saliency:
     input:
-        saliency_fetch_inputs,
+        from_sources(sources.saliency_fetch_inputs),
     output:
         dataset_path("saliency"),
     params:
@@ -56,7 +56,7 @@ rule fetch_saliency:
         split=section("stage_splits", "train"),
         archive=section("saliency_source"),
         overrides=saliency_overrides,
-        cache=download_cache,
+        cache=from_sources(sources.download_cache),
         keep_archives=config["downloads"]["keep_archives"],
     resources: **rule_resources("fetch_saliency")
     conda:

@@ -1,7 +1,5 @@
 # Input and params functions of the rules in dataset.smk (only there).
 
-from wsss.data.layouts import SplitFiles, missing_root_message
-
 SYNTHETIC_ROOTS = {spec["root"]: name for name, spec in DATASETS.items() if "synthetic" in spec}
 COCO_ROOTS = {spec["root"]: name for name, spec in DATASETS.items() if "coco" in spec}
 
@@ -37,41 +35,8 @@ def generation_benchmark_file(rule_name):
     return f"benchmarks/{rule_name}/{{root}}.tsv"
 
 
-def dataset_layout(wildcards):
-    """The dataset's folder layout (voc when unset)."""
-    return DATASETS[wildcards.dataset].get("layout", "voc")
-
-
-def split_sources(dataset, splits):
-    """The files that list the ids of ``splits`` (wsss.data.layouts.SplitFiles: the one map
-    from a dataset's layout to its files)."""
-    spec = DATASETS[dataset]
-    layout = spec.get("layout", "voc")
-    return [
-        str(path)
-        for split in splits
-        for path in SplitFiles(layout, spec["root"], split, spec["splits"].get(split)).sources()
-    ]
-
-
 def dataset_sources(wildcards):
-    """What check_dataset reads: the generated tree, the fetch manifest of a dataset with a
-    ``fetch`` recipe, or a real tree's split files and label file."""
-    spec = DATASETS[wildcards.dataset]
+    """What check_dataset reads (wsss.workflow.sources.dataset_sources), after the check that a
+    real dataset does not train from random weights."""
     check_scratch(wildcards.dataset)
-    root = spec["root"]
-    if "synthetic" in spec or "coco" in spec:  # written by make_synthetic_voc / convert_coco
-        return root
-    layout = dataset_layout(wildcards)
-    if root is None or (not spec.get("fetch") and not Path(root).is_dir()):
-        raise WorkflowError(
-            missing_root_message(
-                wildcards.dataset, root, spec["splits"], layout, fetch=spec.get("fetch")
-            )
-        )
-    if spec.get("fetch"):
-        return dataset_path("fetched", wildcards.dataset)
-    files = split_sources(wildcards.dataset, spec["splits"])
-    if spec["labels_file"]:
-        files.append(f"{root}/{spec['labels_file']}")
-    return files
+    return from_sources(sources.dataset_sources)(wildcards)
