@@ -26,8 +26,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from wsss.io import atomic_path
 from wsss.hashing import bytes_digest, file_digest, stream_digest
+from wsss.io import atomic_path
 
 __all__ = [
     "CHECKSUMS",

@@ -4,6 +4,7 @@ hand from them (which run feeds which, the jobs and files a run owns, the settin
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 
@@ -17,7 +18,12 @@ CONFIG = {
         "base": {"supervision": "weak", "refine": "crf", "seg_model": "deeplab", "seeds": [0, 5]},
         "rw": {"supervision": "weak", "cams_from": "base", "refine": "irn", "seg_model": "deeplab"},
         "reuse": {"supervision": "weak", "masks_from": "base", "seg_model": "ccnet"},
-        "eps": {"supervision": "weak", "cam_method": "eps", "refine": "crf", "seg_model": "deeplab"},
+        "eps": {
+            "supervision": "weak",
+            "cam_method": "eps",
+            "refine": "crf",
+            "seg_model": "deeplab",
+        },
         "smaf": {
             "supervision": "weak",
             "cam_method": "smaf",
@@ -223,8 +229,6 @@ def test_threads_and_priorities(plan: Plan) -> None:
 
 
 def test_run_pattern() -> None:
-    import re
-
     plan = Plan(copy.deepcopy(CONFIG))
     smaf = plan.run_pattern(lambda spec: spec.get("cam_method") == "smaf")
     assert re.fullmatch(smaf, "smaf@12") and not re.fullmatch(smaf, "smaf@x")

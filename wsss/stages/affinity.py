@@ -21,6 +21,7 @@ from wsss.cam.labels import label_ids
 from wsss.data.dataset import VOCSegmentation
 from wsss.data.transforms import normalize_image
 from wsss.data.voc import voc_palette
+from wsss.hashing import config_fingerprint, file_digest
 from wsss.io import load_checkpoint, save_label_png
 from wsss.models import build_affinity_model
 from wsss.models.backbones import load_pretrained
@@ -42,7 +43,6 @@ from wsss.stages.common import (
 from wsss.stages.sharding import write_images
 from wsss.stages.training import load_model, train_and_save
 from wsss.training.affinity_losses import affinitynet_loss, irn_affinity_loss
-from wsss.hashing import config_fingerprint, file_digest
 from wsss.utils.amp import autocast, resolve_amp
 
 __all__ = ["run_make_affinity_labels", "run_train_affinity", "run_random_walk"]

@@ -20,6 +20,7 @@ from wsss.data.cda import CDAPairTransform, InstanceBank
 from wsss.data.dataset import VOCSegmentation
 from wsss.data.transforms import MapsTransform, TrainTransform, normalize_image
 from wsss.data.voc import image_path, mask_path
+from wsss.hashing import config_fingerprint, file_digest
 from wsss.io import (
     atomic_path,
     image_size,
@@ -42,7 +43,6 @@ from wsss.stages.sharding import write_images
 from wsss.stages.training import load_model, train_and_save
 from wsss.training.cam_losses import cpn_loss, seam_loss
 from wsss.training.eps_losses import eps_loss
-from wsss.hashing import config_fingerprint, file_digest
 from wsss.training.losses import multilabel_loss
 from wsss.utils.amp import autocast, resolve_amp
 

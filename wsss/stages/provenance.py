@@ -16,8 +16,8 @@ from datetime import datetime
 from pathlib import Path
 
 from wsss.data.voc import split_path
-from wsss.io import read_json, write_json
 from wsss.hashing import config_hash, file_digest, lines_digest
+from wsss.io import read_json, write_json
 from wsss.provenance import git_state, host_device, iso_time, package_versions, without_keys
 from wsss.stages.common import DatasetIndex
 

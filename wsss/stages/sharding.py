@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 
+from wsss.hashing import config_fingerprint, file_digest
 from wsss.io import read_json, write_json
 from wsss.stages.common import MANIFEST, atomic_dir, content_digest, write_manifest
-from wsss.hashing import config_fingerprint, file_digest
 
 __all__ = [
     "parse_shard",

@@ -14,11 +14,11 @@ from torch.utils.data import Dataset
 from wsss.data.dataset import VOCSegmentation
 from wsss.data.transforms import MapsTransform, normalize_image
 from wsss.data.voc import image_path
+from wsss.hashing import config_fingerprint, file_digest
 from wsss.io import load_cam_npz, load_image
 from wsss.models import build_cam_model
 from wsss.stages.common import DatasetIndex, check_same_size, input_digest
 from wsss.stages.training import load_model, train_and_save
-from wsss.hashing import config_fingerprint, file_digest
 from wsss.training.smaf import SelfTrainer, initial_prototypes
 from wsss.utils.amp import autocast, resolve_amp
 

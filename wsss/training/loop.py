@@ -15,7 +15,6 @@ that applies and the steps are exactly those of a plain float32 loop.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Callable, Iterator, Mapping

@@ -4,13 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from wsss.workflow.datasets import (
-    check_dataset_experiments,
-    check_seg_infer,
-    dataset_experiments,
-    seg_settings,
-    with_sources,
-)
 from wsss.fetch.catalog import ARCHIVES, WEIGHTS
 from wsss.fetch.pretrained import (
     check_pretrained,
@@ -18,6 +11,13 @@ from wsss.fetch.pretrained import (
     model_entries,
     scratch_entries,
     scratch_message,
+)
+from wsss.workflow.datasets import (
+    check_dataset_experiments,
+    check_seg_infer,
+    dataset_experiments,
+    seg_settings,
+    with_sources,
 )
 
 __all__ = [

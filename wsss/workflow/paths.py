@@ -58,7 +58,10 @@ def run_path(artifact: str, dataset: str = "{dataset}", run: str = "{experiment}
 
 
 def shard_path(
-    artifact: str, item: str = "{scatteritem}", dataset: str = "{dataset}", run: str = "{experiment}"
+    artifact: str,
+    item: str = "{scatteritem}",
+    dataset: str = "{dataset}",
+    run: str = "{experiment}",
 ) -> str:
     """Where one shard job of a per-image stage writes ``artifact``:
     ``results/<dataset>/shards/<run>/<file>/<k>-of-<K>`` (outside the run folder, so that an

@@ -3,5 +3,5 @@
 
 def seg_train_threads(wildcards):
     """train_seg's cores (Plan.seg_train_threads)."""
-    gpus = PLAN.gpus("train_seg")
-    return PLAN.seg_train_threads(wildcards.dataset, wildcards.experiment, gpus, all_cores(wildcards))
+    ds, run, cores = wildcards.dataset, wildcards.experiment, all_cores(wildcards)
+    return PLAN.seg_train_threads(ds, run, PLAN.gpus("train_seg"), cores)
