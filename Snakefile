@@ -54,9 +54,6 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/sharding.smk"
-include: "workflow/rules/cost_paths.smk"
-include: "workflow/rules/runs.smk"
-include: "workflow/rules/report_inputs.smk"
 include: "workflow/rules/fetch.smk"
 include: "workflow/rules/dataset.smk"
 include: "workflow/rules/cam.smk"
@@ -74,4 +71,4 @@ rule all:
     input:
         expand("results/{dataset}/miou.csv", dataset=config["default_datasets"]),
         expand("results/{dataset}/cost.csv", dataset=config["default_datasets"]),
-        [report_files(dataset) for dataset in config["default_datasets"]],
+        [PLAN.report_files(dataset) for dataset in config["default_datasets"]],

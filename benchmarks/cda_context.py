@@ -30,6 +30,7 @@ import yaml
 
 from wsss.cam.labels import cams_to_label
 from wsss.io import load_cam_npz, load_label_png
+from wsss.workflow.paths import run_path
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ("baseline", "cda")
@@ -72,9 +73,8 @@ def _overlay(path: Path) -> None:
 def _metrics(results: Path, experiment: str) -> dict[str, float]:
     rows = {}
     for stage in ("cam", "pseudo"):
-        for line in (
-            (results / experiment / stage / "eval/metrics.csv").read_text().splitlines()[1:]
-        ):
+        metrics = Path(run_path(f"{stage}_metrics", results.name, experiment))
+        for line in (results.parent.parent / metrics).read_text().splitlines()[1:]:
             fields = line.split(",")
             rows[f"{stage}_{fields[4]}"] = float(fields[6])
     return rows
@@ -90,7 +90,7 @@ def main() -> None:
         overlay.parent.mkdir(exist_ok=True)
         _overlay(overlay)
         targets = [
-            f"results/{ds}/{exp}/{stage}/eval/metrics.csv"
+            run_path(f"{stage}_metrics", ds, exp)
             for ds in ("synth", "synth_ctx0")
             for exp in EXPERIMENTS
             for stage in ("cam", "pseudo")

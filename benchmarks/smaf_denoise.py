@@ -22,7 +22,7 @@ import torch
 import yaml
 
 from wsss.stages.cam import run_eval_cam, run_infer_cam
-from wsss.stages.smaf import run_train_self
+from wsss.stages.smaf import run_train_smaf
 
 REPO = Path(__file__).resolve().parents[1]
 VARIANTS = ("none", "prototype", "prototype+saliency")
@@ -49,7 +49,7 @@ def main() -> None:
     for variant in args.variants:
         out = results / "smaf_denoise" / variant
         if not (out / "metrics.csv").is_file():
-            run_train_self(
+            run_train_smaf(
                 index,
                 root,
                 teacher / "model.pt",

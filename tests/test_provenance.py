@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
@@ -11,15 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wsss.provenance import (
-    config_hash,
-    git_state,
-    iso_time,
-    package_versions,
-    sha256_file,
-    sha256_lines,
-    without_keys,
-)
+from wsss.hashing import config_hash
+from wsss.provenance import git_state, iso_time, package_versions, without_keys
 from wsss.stages.common import DatasetIndex
 from wsss.stages.provenance import MANIFEST_FORMAT, job_span, run_record_provenance
 
@@ -60,15 +52,6 @@ def test_config_hash_follows_values_not_key_order() -> None:
     assert config_hash(a) != config_hash({"train": {"lr": 0.02, "steps": 10}, "seed": 0})
     assert config_hash(a) != config_hash({**a, "seed": 1})
     assert without_keys({"root": "/x", "lr": 1}, ["root"]) == {"lr": 1}
-
-
-def test_checksums(tmp_path: Path) -> None:
-    path = tmp_path / "ids.txt"
-    path.write_bytes(b"a\nb\n")
-    assert sha256_file(path) == hashlib.sha256(b"a\nb\n").hexdigest()
-    assert sha256_lines(["a", "b"]) == sha256_file(path)
-    with pytest.raises(FileNotFoundError, match="nope"):
-        sha256_file(tmp_path / "nope")
 
 
 def test_package_versions_and_times() -> None:

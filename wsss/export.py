@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import gzip
-import hashlib
 import io
 import os
 import re
@@ -27,8 +26,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from wsss.hashing import bytes_digest, file_digest, stream_digest
 from wsss.io import atomic_path
-from wsss.provenance import sha256_file
 
 __all__ = [
     "CHECKSUMS",
@@ -113,7 +112,7 @@ def list_files(
 
 
 def _checksum_text(directory: Path, files: Iterable[str]) -> str:
-    return "".join(f"{sha256_file(directory / rel)}  {rel}\n" for rel in files)
+    return "".join(f"{file_digest(directory / rel)}  {rel}\n" for rel in files)
 
 
 def _parse_checksums(text: str, source: str) -> dict[str, str]:
@@ -166,7 +165,7 @@ def export_directory(
                 stat = path.stat()
                 with open(path, "rb") as handle:
                     tar.addfile(_tarinfo(f"{arcname}/{rel}", stat.st_size, stat.st_mtime), handle)
-        digest = sha256_file(tmp)
+        digest = file_digest(tmp)
     with atomic_path(f"{archive}.sha256") as tmp:
         tmp.write_text(f"{digest}  {Path(archive).name}\n")
     return digest
@@ -192,7 +191,7 @@ def verify_archive(archive: str | os.PathLike) -> Verification:
     sidecar = Path(f"{archive}.sha256")
     if sidecar.is_file():
         expected = (sidecar.read_text().split() or [""])[0]
-        if expected != sha256_file(archive):
+        if expected != file_digest(archive):
             raise ValueError(f"{archive}: sha256 differs from {sidecar} (altered or truncated)")
     result, digests = Verification(), {}
     try:
@@ -207,10 +206,7 @@ def verify_archive(archive: str | os.PathLike) -> Verification:
                 if PurePosixPath(member.name).name == CHECKSUMS:
                     digests[member.name] = content.read()
                     continue
-                data = hashlib.sha256()
-                while block := content.read(1 << 20):
-                    data.update(block)
-                digests[member.name] = data.hexdigest()
+                digests[member.name] = stream_digest(content)
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise ValueError(f"{archive}: not a readable .tar.gz ({exc})") from None
     lists = [name for name, v in digests.items() if isinstance(v, bytes)]
@@ -227,7 +223,7 @@ def verify_archive(archive: str | os.PathLike) -> Verification:
             result.unsafe.append(name)
             continue
         if isinstance(digest, bytes):  # a nested SHA256SUMS is an ordinary file here
-            digest = hashlib.sha256(digest).hexdigest()
+            digest = bytes_digest(digest)
         present[name[len(prefix) :]] = digest
     _compare(result, listed, present)
     return result
@@ -245,7 +241,7 @@ def verify_directory(directory: str | os.PathLike) -> Verification:
         raise FileNotFoundError(f"checksum list not found: {sums}")
     listed = _parse_checksums(sums.read_text(), str(sums))
     files = list_files(directory, skip_temporary=False)
-    present = {rel: sha256_file(directory / rel) for rel in files}
+    present = {rel: file_digest(directory / rel) for rel in files}
     result = Verification()
     _compare(result, listed, present)
     return result

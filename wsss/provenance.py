@@ -1,14 +1,12 @@
-"""Provenance facts about a run: git state, package versions, host device, hashes, timestamps.
+"""Provenance facts about a run: git state, package versions, host device, timestamps.
 
-Pure helpers (no files written). :mod:`wsss.stages.provenance` assembles them into the
-``manifest.json`` of an experiment directory; :mod:`wsss.export` reuses the file hashing.
+Pure helpers (no files written). :mod:`wsss.stages.provenance` assembles them (with the digests
+of :mod:`wsss.hashing`) into the ``manifest.json`` of an experiment directory.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
-import json
 import os
 import platform
 import subprocess
@@ -19,14 +17,10 @@ import wsss
 
 __all__ = [
     "PACKAGES",
-    "canonical_json",
-    "config_hash",
     "git_state",
     "host_device",
     "iso_time",
     "package_versions",
-    "sha256_file",
-    "sha256_lines",
     "without_keys",
 ]
 
@@ -100,43 +94,10 @@ def host_device() -> dict:
     }
 
 
-def canonical_json(obj: object) -> str:
-    """JSON with sorted keys and no whitespace: equal values give equal text (tuples are lists,
-    non-JSON leaves such as paths their ``str``)."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str, allow_nan=True)
-
-
-def config_hash(obj: object) -> str:
-    """``sha256`` (hex) of :func:`canonical_json` of ``obj``: changes with any value in it."""
-    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()
-
-
 def without_keys(params: Mapping, keys: Sequence[str]) -> dict:
     """A copy of ``params`` without the top-level ``keys`` (e.g. the machine-specific dataset
     ``root``, which must not change the config hash of an otherwise identical run)."""
     return {k: v for k, v in params.items() if k not in keys}
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """``sha256`` (hex) of a file's bytes, read in ``chunk``-byte blocks.
-
-    Raises:
-        FileNotFoundError: naming ``path``.
-    """
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as handle:
-            while block := handle.read(chunk):
-                digest.update(block)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"file to checksum not found: {path}") from None
-    return digest.hexdigest()
-
-
-def sha256_lines(lines: Iterable[str]) -> str:
-    """``sha256`` (hex) of the lines joined by newlines, each newline-terminated (the bytes of
-    an id list written one id per line)."""
-    return hashlib.sha256("".join(f"{line}\n" for line in lines).encode()).hexdigest()
 
 
 def iso_time(timestamp: float | datetime) -> str:

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from torchvision.models import ResNet50_Weights
 
-from wsss.config import check_fetch_config
+from wsss.workflow.checks import check_fetch_config
 from wsss.fetch.catalog import WEIGHTS, imagenet_name, resolve_source
 from wsss.fetch.pretrained import model_entries, pretrained_file
 

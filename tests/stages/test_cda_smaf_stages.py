@@ -23,7 +23,7 @@ from wsss.io import load_cam_npz, load_checkpoint
 from wsss.models import build_cam_model
 from wsss.stages.cam import run_infer_cam, run_train_cam
 from wsss.stages.cda import run_make_instance_bank
-from wsss.stages.smaf import run_train_self
+from wsss.stages.smaf import run_train_smaf
 from wsss.stages.training import load_model
 
 TINY_TRAIN_BATCH4 = {**TINY_TRAIN, "batch_size": 4}
@@ -177,7 +177,7 @@ def test_eps_then_smaf_self_training(tree, tmp_path, denoise):
         flip=True,
         device=CPU,
     )
-    run_train_self(
+    run_train_smaf(
         tree["index"],
         tree["root"],
         teacher,

@@ -96,7 +96,9 @@ def test_content_digest_covers_names_and_bytes_and_is_recorded(tmp_path: Path) -
     assert content_digest(folder) != naive.hexdigest()
     (folder / "manifest.json").unlink()  # a folder without manifest (ground truth): hashed now
     assert input_digest(folder) == content_digest(folder)
-    assert input_digest(tmp_path / "absent") is None
+    assert input_digest(None) is None  # no input
+    with pytest.raises(FileNotFoundError, match="absent"):  # a wrong path is no "no input"
+        input_digest(tmp_path / "absent")
 
 
 @pytest.mark.parametrize("threads", [1, 2])

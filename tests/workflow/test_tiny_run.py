@@ -21,8 +21,8 @@ pytestmark = pytest.mark.slow  # one module: `--dist loadfile` keeps it on one w
 
 SHARDED_FOLDERS = [  # (experiment, folder) written by a sharded stage: CAMs, CRF, walk, seg
     ("baseline", "cam/maps"),
-    ("baseline", "pseudo/masks"),
-    ("irn", "pseudo/masks"),
+    ("baseline", "pseudo_labels/masks"),
+    ("irn", "pseudo_labels/masks"),
     ("baseline", "seg/predictions"),
 ]
 
@@ -88,7 +88,7 @@ def test_every_experiment_writes_its_rows(tiny_run):
     train_ids = tiny_run.results / "dataset/ImageSets/Segmentation/train_aug.txt"
     n_train = len(train_ids.read_text().split())
     assert len(list((exp / "cam" / "maps").glob("*.npz"))) == n_train
-    assert len(list((exp / "pseudo" / "masks").glob("*.png"))) == n_train
+    assert len(list((exp / "pseudo_labels" / "masks").glob("*.png"))) == n_train
     assert (exp / "cam" / "eval" / "threshold_curve.csv").is_file()
     assert len(pd.read_csv(exp / "seg" / "train_log.csv")) > 0
     # No temporary or resume files left behind by the atomic writers.
@@ -260,7 +260,7 @@ def test_export_verify_round_trip_and_tampering(tiny_run, workflow, tmp_path):
     assert not (received / "baseline.verified").exists()
 
 
-TRAINING = {"train_cam": "cam", "train_self": "cam", "train_affinity": "affinity", "train_seg": "seg"}
+TRAINING = {"train_cam": "cam", "train_smaf": "cam", "train_affinity": "affinity", "train_seg": "seg"}
 
 
 def test_every_job_left_its_cost_and_training_its_event_file(tiny_run, tiny_rerun):

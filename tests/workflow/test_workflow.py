@@ -147,7 +147,7 @@ def test_masks_from_experiment_reuses_masks(tmp_path, workflow):
     ccnet = {rule: block for rule, block in jobs if "experiment=ccnet" in block}
     # no CAM / pseudo-mask stages
     assert set(ccnet) == {"train_seg", "infer_seg", "eval_seg", "record_provenance"}
-    assert "results/synth/baseline/pseudo/masks" in ccnet["train_seg"].split("output:")[0]
+    assert "results/synth/baseline/pseudo_labels/masks" in ccnet["train_seg"].split("output:")[0]
     cam_jobs = [block for rule, block in jobs if rule == "train_cam"]
     assert not any("experiment=ccnet" in block for block in cam_jobs)
     assert any("experiment=baseline" in block for block in cam_jobs)
@@ -179,7 +179,7 @@ def test_cams_from_experiment_refines_the_baseline_cams(tmp_path, method, workfl
         assert "results/synth/baseline/cam/maps" in jobs[rule].split("output:")[0]
     # init_from_cam: the affinity network starts from the baseline's CAM classifier
     assert "results/synth/baseline/cam/model.pt" in jobs["train_affinity"].split("output:")[0]
-    assert f"results/synth/{method}/pseudo/masks" in jobs["random_walk"].split("log:")[0]
+    assert f"results/synth/{method}/pseudo_labels/masks" in jobs["random_walk"].split("log:")[0]
 
 
 def test_bad_dataset_stops_before_training_with_one_line(tmp_path, workflow):

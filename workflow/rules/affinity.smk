@@ -2,27 +2,30 @@
 # affinity / boundary network trained on them, and the random walk that writes the pseudo masks.
 
 
+include: "helpers/affinity.smk"
+
+
 rule make_affinity_labels:
     input:
-        index=f"{R}/dataset_index.json",
-        cams=cam_file("maps"),
+        index=INDEX,
+        cams=source_file(None, "cam_maps"),
     output:
-        directory(f"{X}/affinity/labels"),
+        directory(run_path("affinity_labels")),
     wildcard_constraints:
-        experiment=refined_by("affinitynet", "irn"),
+        experiment=PLAN.run_pattern(lambda spec: spec.get("refine") in ("affinitynet", "irn")),
     params:
-        root=dataset_root,
+        root=section("root"),
         split=section("stage_splits", "train"),
-        method=experiment_value("refine"),
+        method=lambda wildcards: PLAN.spec(wildcards.experiment)["refine"],
         labels=affinity_section("labels"),
-        crf=affinity_crf_params,
+        crf=per_run(PLAN.affinity_crf_preset),
     threads: all_cores
     priority: CAM_CHAIN_PRIORITY
     resources: **rule_resources("make_affinity_labels")
     conda:
         "../../envs/wsss.yaml"
     benchmark:
-        benchmark_file("make_affinity_labels")
+        benchmark_path("make_affinity_labels")
     log:
         "logs/make_affinity_labels/{dataset}/{experiment}.log",
     script:
@@ -32,21 +35,21 @@ rule make_affinity_labels:
 rule train_affinity:
     input:
         unpack(affinity_inputs),
-        index=f"{R}/dataset_index.json",
-        labels=f"{X}/affinity/labels",
+        index=INDEX,
+        labels=run_path("affinity_labels"),
     output:
-        model=f"{X}/affinity/model.pt",
-        loss_log=f"{X}/affinity/train_log.csv",
+        model=run_path("affinity_model"),
+        loss_log=run_path("affinity_log"),
     wildcard_constraints:
-        experiment=refined_by("affinitynet", "irn"),
+        experiment=PLAN.run_pattern(lambda spec: spec.get("refine") in ("affinitynet", "irn")),
     params:
-        root=dataset_root,
+        root=section("root"),
         split=section("stage_splits", "train"),
-        method=experiment_value("refine"),
+        method=lambda wildcards: PLAN.spec(wildcards.experiment)["refine"],
         model=with_weights(affinity_section("model")),
         train=affinity_section("train"),
         radius=affinity_section("radius"),
-        seed=run_seed,
+        seed=per_run(PLAN.run_seed),
         device=section("device"),
         sync_bn=config["distributed"]["sync_bn"],
     threads: training_cores("train_affinity", affinity_section("train"))
@@ -55,7 +58,7 @@ rule train_affinity:
     conda:
         "../../envs/wsss.yaml"
     benchmark:
-        benchmark_file("train_affinity")
+        benchmark_path("train_affinity")
     log:
         "logs/train_affinity/{dataset}/{experiment}.log",
     script:
@@ -64,17 +67,17 @@ rule train_affinity:
 
 rule random_walk:
     input:
-        index=f"{R}/dataset_index.json",
-        cams=cam_file("maps"),
-        model=f"{X}/affinity/model.pt",
+        index=INDEX,
+        cams=source_file(None, "cam_maps"),
+        model=run_path("affinity_model"),
     output:
-        directory(sharded("pseudo_labels", f"{X}/pseudo/masks")),
+        directory(sharded_output("pseudo_labels")),
     wildcard_constraints:
-        experiment=refined_by("affinitynet", "irn"),
+        experiment=PLAN.run_pattern(lambda spec: spec.get("refine") in ("affinitynet", "irn")),
     params:
-        root=dataset_root,
+        root=section("root"),
         split=section("stage_splits", "train"),
-        method=experiment_value("refine"),
+        method=lambda wildcards: PLAN.spec(wildcards.experiment)["refine"],
         walk=affinity_section("walk"),
         device=section("device"),
     threads: all_cores
@@ -83,8 +86,8 @@ rule random_walk:
     conda:
         "../../envs/wsss.yaml"
     benchmark:
-        sharded_benchmark_file("pseudo_labels", "random_walk")
+        sharded_benchmark("pseudo_labels", "random_walk")
     log:
-        sharded_log("pseudo_labels", "logs/random_walk/{dataset}/{experiment}.log"),
+        sharded_log("pseudo_labels", "random_walk"),
     script:
         "../scripts/random_walk.py"

@@ -2,27 +2,30 @@
 # flip CAM inference, CAM evaluation.
 
 
+include: "helpers/cam.smk"
+
+
 rule train_cam:
     input:
-        index=f"{R}/dataset_index.json",
-        pretrained=pretrained("cam"),
+        index=INDEX,
+        pretrained=pretrained(cam_settings("model")),
         bank=cda_bank,
         saliency=saliency_input,
     output:
-        model=f"{X}/cam/model.pt",
-        loss_log=f"{X}/cam/train_log.csv",
+        model=run_path("cam_model"),
+        loss_log=run_path("cam_log"),
     wildcard_constraints:
-        experiment=experiments_where(lambda spec: spec.get("cam_method") != "smaf"),
+        experiment=PLAN.run_pattern(lambda spec: spec.get("cam_method") != "smaf"),
     params:
-        root=dataset_root,
+        root=section("root"),
         split=section("stage_splits", "train"),
-        method=lambda wildcards: cam_method(wildcards.experiment),
-        model=with_weights(cam_config("model")),
-        train=cam_config("train"),
-        loss=cam_config("loss"),
+        method=lambda wildcards: PLAN.cam_method(wildcards.experiment),
+        model=with_weights(cam_settings("model")),
+        train=cam_settings("train"),
+        loss=cam_settings("loss"),
         saliency_dir=saliency_dir,
-        cda=cda_settings,
-        seed=run_seed,
+        cda=per_run(PLAN.cda),
+        seed=per_run(PLAN.run_seed),
         device=section("device"),
         sync_bn=config["distributed"]["sync_bn"],
     threads: 1
@@ -31,7 +34,7 @@ rule train_cam:
     conda:
         "../../envs/wsss.yaml"
     benchmark:
-        benchmark_file("train_cam")
+        benchmark_path("train_cam")
     log:
         "logs/train_cam/{dataset}/{experiment}.log",
     script:
@@ -40,14 +43,14 @@ rule train_cam:
 
 rule make_instance_bank:
     input:
-        index=f"{R}/dataset_index.json",
-        masks=source_file("instances_from", "pseudo/masks"),
+        index=INDEX,
+        masks=source_file("instances_from", "pseudo_masks"),
     output:
-        directory(f"{X}/cda/bank"),
+        directory(run_path("cda_bank")),
     wildcard_constraints:
-        experiment=experiments_where(lambda spec: spec.get("augment") == "cda"),
+        experiment=PLAN.run_pattern(lambda spec: spec.get("augment") == "cda"),
     params:
-        root=dataset_root,
+        root=section("root"),
         split=section("stage_splits", "train"),
         ratio_range=section("cda", "ratio_range"),
     priority: CAM_CHAIN_PRIORITY
@@ -55,56 +58,56 @@ rule make_instance_bank:
     conda:
         "../../envs/wsss.yaml"
     benchmark:
-        benchmark_file("make_instance_bank")
+        benchmark_path("make_instance_bank")
     log:
         "logs/make_instance_bank/{dataset}/{experiment}.log",
     script:
         "../scripts/make_instance_bank.py"
 
 
-rule train_self:
+rule train_smaf:
     input:
-        index=f"{R}/dataset_index.json",
-        teacher=source_file("teacher", "cam/model.pt"),
-        fused=source_file("teacher", "cam/maps"),
+        index=INDEX,
+        teacher=source_file("teacher", "cam_model"),
+        fused=source_file("teacher", "cam_maps"),
         saliency=saliency_input,
     output:
-        model=f"{X}/cam/model.pt",
-        loss_log=f"{X}/cam/train_log.csv",
+        model=run_path("cam_model"),
+        loss_log=run_path("cam_log"),
     wildcard_constraints:
-        experiment=experiments_where(lambda spec: spec.get("cam_method") == "smaf"),
+        experiment=PLAN.run_pattern(lambda spec: spec.get("cam_method") == "smaf"),
     params:
-        root=dataset_root,
+        root=section("root"),
         split=section("stage_splits", "train"),
-        train=cam_config("train"),
-        loss=cam_config("loss"),
+        train=cam_settings("train"),
+        loss=cam_settings("loss"),
         saliency_dir=saliency_dir,
-        seed=run_seed,
+        seed=per_run(PLAN.run_seed),
         device=section("device"),
         sync_bn=config["distributed"]["sync_bn"],
     threads: 1
     priority: CAM_CHAIN_PRIORITY
-    resources: **rule_resources("train_self")
+    resources: **rule_resources("train_smaf")
     conda:
         "../../envs/wsss.yaml"
     benchmark:
-        benchmark_file("train_self")
+        benchmark_path("train_smaf")
     log:
-        "logs/train_self/{dataset}/{experiment}.log",
+        "logs/train_smaf/{dataset}/{experiment}.log",
     script:
-        "../scripts/train_self.py"
+        "../scripts/train_smaf.py"
 
 
 rule infer_cam:
     input:
-        index=f"{R}/dataset_index.json",
-        model=f"{X}/cam/model.pt",
+        index=INDEX,
+        model=run_path("cam_model"),
     output:
-        directory(sharded("infer_cam", f"{X}/cam/maps")),
+        directory(sharded_output("infer_cam")),
     params:
-        root=dataset_root,
+        root=section("root"),
         split=section("stage_splits", "train"),
-        infer=cam_config("infer"),
+        infer=cam_settings("infer"),
         device=section("device"),
     threads: 1
     priority: CAM_CHAIN_PRIORITY
@@ -112,31 +115,31 @@ rule infer_cam:
     conda:
         "../../envs/wsss.yaml"
     benchmark:
-        sharded_benchmark_file("infer_cam", "infer_cam")
+        sharded_benchmark("infer_cam", "infer_cam")
     log:
-        sharded_log("infer_cam", "logs/infer_cam/{dataset}/{experiment}.log"),
+        sharded_log("infer_cam", "infer_cam"),
     script:
         "../scripts/infer_cam.py"
 
 
 rule eval_cam:
     input:
-        index=f"{R}/dataset_index.json",
-        cams=f"{X}/cam/maps",
+        index=INDEX,
+        cams=run_path("cam_maps"),
     output:
-        metrics=f"{X}/cam/eval/metrics.csv",
-        curve=f"{X}/cam/eval/threshold_curve.csv",
+        metrics=run_path("cam_metrics"),
+        curve=run_path("cam_curve"),
     params:
-        root=dataset_root,
+        root=section("root"),
         split=section("stage_splits", "eval_train"),
-        gt_dir=split_masks("eval_train"),
+        gt_dir=per_dataset(PLAN.split_masks, "eval_train"),
         eval=section("cam", "eval"),
-        bg_threshold=cam_bg_threshold(("cam", "eval")),
+        bg_threshold=per_run(PLAN.cam_bg_threshold, ("cam", "eval")),
     resources: **rule_resources("eval_cam")
     conda:
         "../../envs/wsss.yaml"
     benchmark:
-        benchmark_file("eval_cam")
+        benchmark_path("eval_cam")
     log:
         "logs/eval_cam/{dataset}/{experiment}.log",
     script:

@@ -1,20 +1,28 @@
-# Per-stage cost table: results/<dataset>/cost.csv from the benchmark files (paths: cost_paths.smk).
+# Per-stage cost: every rule that does real work writes a Snakemake benchmark file (wall and CPU
+# seconds, peak RSS, I/O) under results/<dataset>/benchmarks/ (wsss.workflow.paths.benchmark_path),
+# so a shared result folder carries its own cost; collect_cost tabulates them into
+# results/<dataset>/cost.csv. Benchmark files are no rule's input: a result folder made before them
+# is not rerun for lack of them.
+
+
+include: "helpers/cost.smk"
+
 
 rule collect_cost:
     input:
         # After every job of the dataset's runs (miou.csv needs them all); the benchmark files
         # themselves are read from the folder, not required.
-        f"{R}/miou.csv",
+        dataset_path("miou"),
     output:
         report(
-            f"{R}/cost.csv",
+            dataset_path("cost"),
             caption="../report/cost.rst",
             category="Cost",
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "figure": "cost.csv"},
         ),
     params:
-        benchmarks=lambda wildcards: B.format(dataset=wildcards.dataset),
+        benchmarks=lambda wildcards: dataset_path("benchmarks", wildcards.dataset),
         generation=generation_benchmarks,
     resources: **rule_resources("collect_cost")
     conda:

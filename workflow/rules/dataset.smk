@@ -1,6 +1,10 @@
 # Dataset rules: generate the synthetic benchmark; convert COCO-2014 to a VOC-format tree; check
 # and index a dataset tree (VOC-format, Cityscapes or ADE20K layout).
 
+
+include: "helpers/dataset.smk"
+
+
 rule make_synthetic_voc:
     output:
         directory("{root}"),
@@ -31,8 +35,8 @@ rule convert_coco:
         source=coco_section("source"),
         images=coco_section("images"),
         crowd=coco_section("crowd"),
-        dataset=coco_dataset,
-        classes=coco_classes,
+        dataset=lambda wildcards: COCO_ROOTS[wildcards.root],
+        classes=lambda wildcards: DATASETS[COCO_ROOTS[wildcards.root]]["classes"],
     resources: **rule_resources("convert_coco")
     conda:
         "../../envs/wsss.yaml"
@@ -48,10 +52,10 @@ rule check_dataset:
     input:
         dataset_sources,
     output:
-        f"{R}/dataset_index.json",
+        INDEX,
     params:
-        root=dataset_root,
-        layout=dataset_layout,
+        root=section("root"),
+        layout=lambda wildcards: DATASETS[wildcards.dataset].get("layout", "voc"),
         classes=section("classes"),
         splits=section("splits"),
         labels_file=section("labels_file"),
@@ -61,7 +65,7 @@ rule check_dataset:
     conda:
         "../../envs/wsss.yaml"
     benchmark:
-        dataset_benchmark_file("check_dataset")
+        benchmark_path("check_dataset", "_dataset")
     log:
         "logs/check_dataset/{dataset}.log",
     script:

@@ -2,9 +2,12 @@
 # SHA256SUMS list (+ <archive>.sha256 beside it); verify checks an archive, ours or received.
 
 
+include: "helpers/export.smk"
+
+
 rule export:
     input:
-        f"{X}/manifest.json",
+        run_path("manifest"),
     output:
         archive="exports/{dataset}/{experiment}.tar.gz",
         checksum="exports/{dataset}/{experiment}.tar.gz.sha256",
@@ -24,9 +27,9 @@ rule export:
 
 rule export_dataset:
     input:
-        f"{R}/miou.csv",
-        f"{R}/cost.csv",
-        lambda wildcards: report_files(wildcards.dataset),
+        dataset_path("miou"),
+        dataset_path("cost"),
+        per_dataset(PLAN.report_files),
     output:
         archive="exports/{dataset}.tar.gz",
         checksum="exports/{dataset}.tar.gz.sha256",
@@ -34,7 +37,7 @@ rule export_dataset:
         directory=input_folder,
         arcname="{dataset}",
         exclude=config["export"]["exclude"],
-        include=dataset_export_entries,
+        include=per_dataset(PLAN.export_entries),
     resources: **rule_resources("export_dataset")
     conda:
         "../../envs/wsss.yaml"

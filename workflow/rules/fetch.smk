@@ -3,6 +3,9 @@
 # executor they run on the submitting host, which has internet where compute nodes may not.
 
 
+include: "helpers/fetch.smk"
+
+
 rule fetch_weights:
     output:
         weights=f"{WEIGHTS_CACHE}/{{name}}.pth",
@@ -22,16 +25,16 @@ rule fetch_weights:
 
 rule fetch_dataset:
     input:
-        fetch_inputs,
+        from_sources(sources.fetch_inputs),
     output:
-        f"{R}/fetched.json",
+        dataset_path("fetched"),
     params:
         recipe=section("fetch"),
-        destination=lambda wildcards: fetch_destination(wildcards.dataset),
-        overrides=lambda wildcards: download_overrides(
-            RECIPES[DATASETS[wildcards.dataset]["fetch"]]
+        destination=from_sources(sources.fetch_destination),
+        overrides=lambda wildcards: sources.download_overrides(
+            config, RECIPES[DATASETS[wildcards.dataset]["fetch"]]
         ),
-        cache=lambda wildcards: download_cache(wildcards.dataset),
+        cache=from_sources(sources.download_cache),
         keep_archives=config["downloads"]["keep_archives"],
     resources: **rule_resources("fetch_dataset")
     conda:
@@ -44,18 +47,16 @@ rule fetch_dataset:
 
 rule fetch_saliency:
     input:
-        saliency_fetch_inputs,
+        from_sources(sources.saliency_fetch_inputs),
     output:
-        f"{R}/saliency.json",
+        dataset_path("saliency"),
     params:
-        root=dataset_root,
+        root=section("root"),
         saliency_dir=section("saliency_dir"),
-        split=lambda wildcards: DATASETS[wildcards.dataset]["stage_splits"]["train"],
+        split=section("stage_splits", "train"),
         archive=section("saliency_source"),
-        overrides=lambda wildcards: download_overrides(
-            [DATASETS[wildcards.dataset]["saliency_source"]]
-        ).get(DATASETS[wildcards.dataset]["saliency_source"]),
-        cache=lambda wildcards: download_cache(wildcards.dataset),
+        overrides=saliency_overrides,
+        cache=from_sources(sources.download_cache),
         keep_archives=config["downloads"]["keep_archives"],
     resources: **rule_resources("fetch_saliency")
     conda:

@@ -2,20 +2,23 @@
 # every stage behind its numbers, package versions, seed, devices, split checksums, timing).
 
 
+include: "helpers/provenance.smk"
+
+
 rule record_provenance:
     input:
-        index=f"{R}/dataset_index.json",
-        metrics=manifest_metrics,
+        index=INDEX,
+        metrics=per_run(PLAN.metric_files),
     output:
-        f"{X}/manifest.json",
+        run_path("manifest"),
     params:
         stages=provenance_stages,
         dataset_stages=provenance_dataset_stages,
-        experiment=experiment_of,
-        seed=run_seed,
+        experiment=lambda wildcards: run_experiment(wildcards.experiment),
+        seed=per_run(PLAN.run_seed),
         repo=workflow.basedir,
         device=section("device"),
-        root=dataset_root,
+        root=section("root"),
         labels_file=section("labels_file"),
     resources: **rule_resources("record_provenance")
     conda:

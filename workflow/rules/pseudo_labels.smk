@@ -4,48 +4,48 @@
 
 rule make_pseudo_labels:
     input:
-        index=f"{R}/dataset_index.json",
-        cams=cam_file("maps"),
+        index=INDEX,
+        cams=source_file(None, "cam_maps"),
     output:
-        directory(sharded("pseudo_labels", f"{X}/pseudo/masks")),
+        directory(sharded_output("pseudo_labels")),
     wildcard_constraints:
-        experiment=refined_by("crf"),
+        experiment=PLAN.run_pattern(lambda spec: spec.get("refine") == "crf"),
     params:
-        root=dataset_root,
+        root=section("root"),
         split=section("stage_splits", "train"),
-        bg_threshold=cam_bg_threshold(("pseudo_labels",)),
+        bg_threshold=per_run(PLAN.cam_bg_threshold, ("pseudo_labels",)),
         ignore_disagreement=section("pseudo_labels", "ignore_disagreement"),
-        crf=crf_params,
-        crf_labels=crf_label_set,
+        crf=per_dataset(PLAN.crf_preset),
+        crf_labels=per_run(PLAN.crf_labels),
     threads: all_cores
     priority: CAM_CHAIN_PRIORITY
     resources: **rule_resources("make_pseudo_labels")
     conda:
         "../../envs/wsss.yaml"
     benchmark:
-        sharded_benchmark_file("pseudo_labels", "make_pseudo_labels")
+        sharded_benchmark("pseudo_labels", "make_pseudo_labels")
     log:
-        sharded_log("pseudo_labels", "logs/make_pseudo_labels/{dataset}/{experiment}.log"),
+        sharded_log("pseudo_labels", "make_pseudo_labels"),
     script:
         "../scripts/make_pseudo_labels.py"
 
 
 rule eval_pseudo_labels:
     input:
-        index=f"{R}/dataset_index.json",
-        masks=f"{X}/pseudo/masks",
+        index=INDEX,
+        masks=run_path("pseudo_masks"),
     output:
-        metrics=f"{X}/pseudo/eval/metrics.csv",
+        metrics=run_path("pseudo_metrics"),
     params:
-        root=dataset_root,
+        root=section("root"),
         split=section("stage_splits", "eval_train"),
-        gt_dir=split_masks("eval_train"),
-        bg_threshold=pseudo_bg_threshold,
+        gt_dir=per_dataset(PLAN.split_masks, "eval_train"),
+        bg_threshold=per_run(PLAN.pseudo_bg_threshold),
     resources: **rule_resources("eval_pseudo_labels")
     conda:
         "../../envs/wsss.yaml"
     benchmark:
-        benchmark_file("eval_pseudo_labels")
+        benchmark_path("eval_pseudo_labels")
     log:
         "logs/eval_pseudo_labels/{dataset}/{experiment}.log",
     script:

@@ -2,13 +2,16 @@
 # the figures of `snakemake --report results/<dataset>/report.html` (report() outputs).
 
 
+include: "helpers/report.smk"
+
+
 rule collect_metrics:
     input:
-        metrics=experiment_metrics,
-        manifests=experiment_manifests,
+        metrics=per_dataset(PLAN.dataset_metric_files),
+        manifests=per_dataset(PLAN.manifests),
     output:
         report(
-            "results/{dataset}/miou.csv",
+            dataset_path("miou"),
             caption="../report/miou.rst",
             category="Metrics",
             subcategory="{dataset}",
@@ -16,7 +19,7 @@ rule collect_metrics:
         ),
     params:
         classes=section("classes"),
-        runs=run_seeds,
+        runs=per_dataset(PLAN.run_seeds),
     resources: **rule_resources("collect_metrics")
     conda:
         "../../envs/wsss.yaml"
@@ -28,10 +31,10 @@ rule collect_metrics:
 
 rule report_table:
     input:
-        f"{R}/miou.csv",
+        dataset_path("miou"),
     output:
         report(
-            f"{R}/report/metrics.html",
+            f"{REPORT}/metrics.html",
             caption="../report/metrics.rst",
             category="Metrics",
             subcategory="{dataset}",
@@ -39,7 +42,7 @@ rule report_table:
         ),
     params:
         classes=section("classes"),
-        experiments=experiment_facts,
+        experiments=per_dataset(PLAN.experiment_facts),
         splits=section("splits"),
     resources: **rule_resources("report_table")
     conda:
@@ -53,24 +56,24 @@ rule report_table:
 rule plot_curves:
     input:
         unpack(curve_inputs),
-        miou=f"{R}/miou.csv",
+        miou=dataset_path("miou"),
     output:
         per_class=report(
-            f"{R}/report/per_class_iou.png",
+            f"{REPORT}/per_class_iou.png",
             caption="../report/per_class_iou.rst",
             category="Metrics",
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "figure": "per-class IoU"},
         ),
         thresholds=report(
-            f"{R}/report/threshold_curves.png",
+            f"{REPORT}/threshold_curves.png",
             caption="../report/threshold_curves.rst",
             category="Curves",
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "figure": "background threshold"},
         ),
         losses=report(
-            f"{R}/report/loss_curves.png",
+            f"{REPORT}/loss_curves.png",
             caption="../report/loss_curves.rst",
             category="Curves",
             subcategory="{dataset}",
@@ -78,8 +81,8 @@ rule plot_curves:
         ),
     params:
         classes=section("classes"),
-        curves=curve_files,
-        logs=loss_logs,
+        curves=per_dataset(PLAN.curve_files),
+        logs=per_dataset(PLAN.loss_logs),
     resources: **rule_resources("plot_curves")
     conda:
         "../../envs/wsss.yaml"
@@ -92,10 +95,10 @@ rule plot_curves:
 rule plot_gallery:
     input:
         unpack(gallery_inputs),
-        index=f"{R}/dataset_index.json",
+        index=INDEX,
     output:
         report(
-            directory(f"{R}/report/gallery"),
+            directory(f"{REPORT}/gallery"),
             patterns=["{run}.png"],
             caption="../report/gallery.rst",
             category="Gallery",
@@ -103,12 +106,12 @@ rule plot_gallery:
             labels={"dataset": "{dataset}", "experiment": "{run}"},
         ),
     params:
-        root=dataset_root,
-        runs=gallery_folders,
+        root=section("root"),
+        runs=per_dataset(PLAN.gallery_folders),
         train_split=section("stage_splits", "eval_train"),
-        train_gt=split_masks("eval_train"),
+        train_gt=per_dataset(PLAN.split_masks, "eval_train"),
         val_split=section("stage_splits", "eval_val"),
-        val_gt=split_masks("eval_val"),
+        val_gt=per_dataset(PLAN.split_masks, "eval_val"),
         images=config["report"]["gallery_images"],
     resources: **rule_resources("plot_gallery")
     conda:

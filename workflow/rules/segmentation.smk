@@ -1,31 +1,34 @@
 # Segmentation rules: retraining on pseudo masks (or ground truth for the oracle), prediction, evaluation.
 
 
+include: "helpers/segmentation.smk"
+
+
 rule train_seg:
     input:
-        index=f"{R}/dataset_index.json",
-        masks=seg_masks,
-        pretrained=pretrained("seg"),
+        index=INDEX,
+        masks=lambda wildcards: PLAN.seg_masks(wildcards.dataset, wildcards.experiment) or [],
+        pretrained=pretrained(per_run(PLAN.seg_model)),
     output:
-        model=f"{X}/seg/model.pt",
-        loss_log=f"{X}/seg/train_log.csv",
+        model=run_path("seg_model"),
+        loss_log=run_path("seg_log"),
     params:
-        root=dataset_root,
+        root=section("root"),
         split=section("stage_splits", "train"),
-        gt_dir=split_masks("train"),
-        model_name=experiment_value("seg_model"),
-        model=with_weights(seg_model_config),
-        train=seg_section("train"),
-        seed=run_seed,
+        gt_dir=per_dataset(PLAN.split_masks, "train"),
+        model_name=lambda wildcards: PLAN.spec(wildcards.experiment)["seg_model"],
+        model=with_weights(per_run(PLAN.seg_model)),
+        train=per_run(PLAN.seg_settings, "train"),
+        seed=per_run(PLAN.run_seed),
         device=section("device"),
         sync_bn=config["distributed"]["sync_bn"],
     threads: seg_train_threads
-    priority: seg_train_priority
+    priority: lambda wildcards: PLAN.seg_train_priority(wildcards.experiment)
     resources: **rule_resources("train_seg")
     conda:
         "../../envs/wsss.yaml"
     benchmark:
-        benchmark_file("train_seg")
+        benchmark_path("train_seg")
     log:
         "logs/train_seg/{dataset}/{experiment}.log",
     script:
@@ -34,42 +37,42 @@ rule train_seg:
 
 rule infer_seg:
     input:
-        index=f"{R}/dataset_index.json",
-        model=f"{X}/seg/model.pt",
+        index=INDEX,
+        model=run_path("seg_model"),
     output:
-        directory(sharded("infer_seg", f"{X}/seg/predictions")),
+        directory(sharded_output("infer_seg")),
     params:
-        root=dataset_root,
+        root=section("root"),
         split=section("stage_splits", "eval_val"),
-        infer=seg_section("infer"),
+        infer=per_run(PLAN.seg_settings, "infer"),
         device=section("device"),
     threads: 1
     resources: **rule_resources("infer_seg")
     conda:
         "../../envs/wsss.yaml"
     benchmark:
-        sharded_benchmark_file("infer_seg", "infer_seg")
+        sharded_benchmark("infer_seg", "infer_seg")
     log:
-        sharded_log("infer_seg", "logs/infer_seg/{dataset}/{experiment}.log"),
+        sharded_log("infer_seg", "infer_seg"),
     script:
         "../scripts/infer_seg.py"
 
 
 rule eval_seg:
     input:
-        index=f"{R}/dataset_index.json",
-        predictions=f"{X}/seg/predictions",
+        index=INDEX,
+        predictions=run_path("seg_predictions"),
     output:
-        metrics=f"{X}/seg/eval/metrics.csv",
+        metrics=run_path("seg_metrics"),
     params:
-        root=dataset_root,
+        root=section("root"),
         split=section("stage_splits", "eval_val"),
-        gt_dir=split_masks("eval_val"),
+        gt_dir=per_dataset(PLAN.split_masks, "eval_val"),
     resources: **rule_resources("eval_seg")
     conda:
         "../../envs/wsss.yaml"
     benchmark:
-        benchmark_file("eval_seg")
+        benchmark_path("eval_seg")
     log:
         "logs/eval_seg/{dataset}/{experiment}.log",
     script:

@@ -1,4 +1,4 @@
-"""Rules gather_*: merge the shard folders of a sharded per-image stage into one folder."""
+"""Rules merge_shards_*: merge the shard folders of a sharded per-image stage into one folder."""
 
 from wsss.stages.sharding import merge_shards
 from wsss.utils.runtime import one_line_errors, start_job

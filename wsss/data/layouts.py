@@ -9,7 +9,7 @@ ground-truth mask in training ids (0..K-1, 255 ignore).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from wsss.data import ade20k, cityscapes, voc
 from wsss.data.pairs import ImagePair, PairedSegmentation
 from wsss.io import load_label_png, read_ids
 
-__all__ = ["LAYOUTS", "SplitFiles", "has_background", "layout_classes"]
+__all__ = ["LAYOUTS", "SplitFiles", "has_background", "layout_classes", "missing_root_message"]
 
 LAYOUTS = ("voc", "cityscapes", "ade20k")
 # layouts whose class list is fixed by the dataset (VOC-format trees name their own classes)
@@ -152,3 +152,37 @@ class SplitFiles:
     def palette(self) -> np.ndarray:
         """``(256, 3)`` colour table for label PNGs (Cityscapes colours; VOC's otherwise)."""
         return cityscapes.cityscapes_palette() if self.layout == "cityscapes" else voc.voc_palette()
+
+
+def missing_root_message(
+    dataset: str,
+    root: str | None,
+    splits: Mapping[str, str],
+    layout: str = "voc",
+    fetch: str | None = None,
+) -> str:
+    """The one-line error for a dataset root that is unset or not a folder, saying what the
+    ``layout``'s folder must hold for ``splits`` (split → ground-truth folder), and, for a
+    dataset with a ``fetch`` recipe, that rule fetch_dataset fills the folder it names."""
+    state = "not set" if root is None else f"{str(root)!r}, which is not a folder"
+    if layout == "cityscapes":
+        folders = [f"{d}/{s}/<city>/" for s, d in splits.items()]
+        what = f"Cityscapes folder holding leftImg8bit/<split>/<city>/ and {', '.join(folders)}"
+    elif layout == "ade20k":
+        folders = [f"{d}/{s}/" for s, d in splits.items()]
+        what = f"ADEChallengeData2016 folder holding images/<split>/ and {', '.join(folders)}"
+    else:
+        what = (
+            "VOC-format folder holding JPEGImages/, SegmentationClass/, SegmentationClassAug/ "
+            "and ImageSets/Segmentation/<split>.txt"
+        )
+    if fetch:
+        return (
+            f"datasets.{dataset}.root is {state}: set it in config.yaml (or --config) to the "
+            f"folder the data should live in (rule fetch_dataset downloads and lays out the "
+            f"{fetch} recipe there: a {what} for the splits {sorted(splits)})"
+        )
+    return (
+        f"datasets.{dataset}.root is {state}: set it in config.yaml (or --config) to a {what} "
+        f"for the splits {sorted(splits)}"
+    )

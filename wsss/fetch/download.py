@@ -7,7 +7,6 @@ matched, so an interrupted or failed download never leaves a file that a later s
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import logging
 import os
@@ -20,6 +19,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from wsss.hashing import file_digest
+
 __all__ = [
     "ChecksumError",
     "FetchError",
@@ -27,7 +28,6 @@ __all__ = [
     "archive_members",
     "check_digest",
     "ensure_free_space",
-    "file_digest",
     "obtain",
     "require_members",
     "safe_extract",
@@ -76,15 +76,6 @@ def _parse_digest(digest: str) -> tuple[str, str]:
     if algorithm not in _ALGORITHMS or not value:
         raise FetchError(f"digest {digest!r}: expected '<{'|'.join(_ALGORITHMS)}>:<hex>'")
     return algorithm, value.lower()
-
-
-def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
-    """The hex digest of a file, read in 1 MiB chunks."""
-    h = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def check_digest(path: str | os.PathLike, digest: str | None, what: str | None = None) -> str:

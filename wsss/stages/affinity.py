@@ -18,6 +18,7 @@ import torch
 
 from wsss.data.dataset import VOCSegmentation
 from wsss.data.voc import voc_palette
+from wsss.hashing import config_fingerprint, file_digest
 from wsss.io import load_checkpoint, save_label_png
 from wsss.models import build_affinity_model
 from wsss.models.backbones import load_pretrained
@@ -34,7 +35,6 @@ from wsss.stages.common import (
 from wsss.stages.sharding import write_images
 from wsss.stages.training import load_model, train_and_save
 from wsss.training.affinity_steps import affinitynet_step_loss, irn_step_loss
-from wsss.training.loop import config_fingerprint, file_digest
 from wsss.utils.amp import autocast, resolve_amp
 
 __all__ = ["run_make_affinity_labels", "run_train_affinity", "run_random_walk"]

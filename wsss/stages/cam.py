@@ -24,6 +24,7 @@ from wsss.data.cda import CDAPairTransform, InstanceBank
 from wsss.data.dataset import VOCSegmentation
 from wsss.data.transforms import normalize_image
 from wsss.data.voc import image_path, mask_path
+from wsss.hashing import config_fingerprint, file_digest
 from wsss.io import (
     atomic_path,
     image_size,
@@ -45,7 +46,6 @@ from wsss.stages.common import (
 from wsss.stages.sharding import write_images
 from wsss.stages.training import load_model, train_and_save
 from wsss.training.cam_steps import paired_multilabel_step_loss
-from wsss.training.loop import config_fingerprint, file_digest
 from wsss.utils.amp import autocast, resolve_amp
 
 __all__ = ["run_train_cam", "run_infer_cam", "run_eval_cam"]
@@ -147,7 +147,7 @@ def run_train_cam(
             seed,
             file_digest(index_path),
             input_digest(model.get("pretrained")),
-            input_digest(saliency_dir if uses_saliency else None),
+            input_digest(Path(root) / saliency_dir if uses_saliency else None),
             input_digest(cda["bank"] if cda is not None else None),  # the instance bank
         ),
         out_model=out_model,

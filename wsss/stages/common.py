@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
@@ -16,6 +15,7 @@ import pandas as pd
 import wsss
 from wsss.data.layouts import SplitFiles, has_background
 from wsss.data.voc import image_path
+from wsss.hashing import file_digest, folder_digest
 from wsss.io import atomic_path, load_cam_npz, load_image, load_label_png, read_json, write_json
 from wsss.metrics import confusion_matrix, miou, per_class_iou, pixel_accuracy
 
@@ -249,34 +249,21 @@ MANIFEST = "manifest.json"
 
 
 def content_digest(directory: str | os.PathLike) -> str:
-    """sha256 over every file below ``directory`` (relative name, size, bytes; sorted by name),
-    leaving out the manifest and hidden files (Snakemake's timestamps)."""
-    root = Path(directory)
-    digest = hashlib.sha256()
-    files = sorted(
-        p
-        for p in root.rglob("*")
-        if p.is_file()
-        and p.relative_to(root).as_posix() != MANIFEST
-        and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )
-    for path in files:
-        digest.update(f"{path.relative_to(root).as_posix()}\0{path.stat().st_size}\0".encode())
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
+    """The digest of a stage folder's files, its own manifest left out
+    (:func:`wsss.hashing.folder_digest`)."""
+    return folder_digest(directory, leave_out=(MANIFEST,))
 
 
 def input_digest(path: str | os.PathLike | None) -> str | None:
     """What identifies one input of a resumable stage by content: a file's sha256; a stage
     folder's recorded ``content_digest`` (hashed once when it was written); any other folder
-    (ground-truth masks, saliency maps) hashed now. None for no input."""
+    (ground-truth masks, saliency maps) hashed now. None for no input (``path`` None); a path
+    that does not exist raises ``FileNotFoundError`` (:mod:`wsss.hashing`)."""
     if path is None:
         return None
     path = Path(path)
     if not path.is_dir():
-        return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+        return file_digest(path)
     manifest_file = path / MANIFEST
     recorded = read_json(manifest_file).get("content_digest") if manifest_file.is_file() else None
     return recorded or content_digest(path)

@@ -11,9 +11,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from wsss.config import missing_root_message
 from wsss.data import synthetic
-from wsss.data.layouts import SplitFiles, layout_classes
+from wsss.data.layouts import SplitFiles, layout_classes, missing_root_message
 from wsss.data.voc import (
     IGNORE_INDEX,
     check_image_size,

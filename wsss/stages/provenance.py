@@ -16,17 +16,9 @@ from datetime import datetime
 from pathlib import Path
 
 from wsss.data.voc import split_path
+from wsss.hashing import config_hash, file_digest, lines_digest
 from wsss.io import read_json, write_json
-from wsss.provenance import (
-    config_hash,
-    git_state,
-    host_device,
-    iso_time,
-    package_versions,
-    sha256_file,
-    sha256_lines,
-    without_keys,
-)
+from wsss.provenance import git_state, host_device, iso_time, package_versions, without_keys
 from wsss.stages.common import DatasetIndex
 
 __all__ = ["MANIFEST_FORMAT", "HASH_EXCLUDED", "job_span", "run_record_provenance"]
@@ -90,16 +82,16 @@ def _data_record(index_path: str | os.PathLike, root: str | os.PathLike | None) 
     index = DatasetIndex(index_path)
     splits = {}
     for name, ids in index.splits.items():
-        entry = {"count": len(ids), "ids_sha256": sha256_lines(ids)}
+        entry = {"count": len(ids), "ids_sha256": lines_digest(ids)}
         if index.layout == "voc" and root is not None:
             split_file = split_path(root, name)
             if split_file.is_file():
-                entry.update(file=str(split_file), file_sha256=sha256_file(split_file))
+                entry.update(file=str(split_file), file_sha256=file_digest(split_file))
         splits[name] = entry
     return {
         "root": None if root is None else str(root),
         "layout": index.layout,
-        "index": {"path": str(index_path), "sha256": sha256_file(index_path)},
+        "index": {"path": str(index_path), "sha256": file_digest(index_path)},
         "splits": splits,
     }
 
@@ -143,7 +135,7 @@ def run_record_provenance(
     data = _data_record(index_path, root)
     if labels_file and root is not None:
         path = Path(root) / labels_file
-        data["labels_file"] = {"path": str(path), "sha256": sha256_file(path)}
+        data["labels_file"] = {"path": str(path), "sha256": file_digest(path)}
     hashed = {
         "dataset_stages": {
             k: without_keys(r["params"], HASH_EXCLUDED) for k, r in dataset_records.items()

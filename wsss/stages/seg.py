@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from wsss.data.transforms import normalize_image
+from wsss.hashing import config_fingerprint, file_digest
 from wsss.io import load_image, save_label_png
 from wsss.models import build_seg_model
 from wsss.models.backbones import load_pretrained
@@ -25,7 +26,6 @@ from wsss.stages.common import (
 )
 from wsss.stages.sharding import write_images
 from wsss.stages.training import load_model, train_and_save
-from wsss.training.loop import config_fingerprint, file_digest
 from wsss.training.losses import segmentation_loss_terms
 from wsss.training.pcaa_losses import pcaa_loss_terms
 from wsss.utils.amp import autocast, resolve_amp

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 
+from wsss.hashing import config_fingerprint, file_digest
 from wsss.io import read_json, write_json
-from wsss.stages.common import atomic_dir, content_digest, write_manifest
-from wsss.training.loop import config_fingerprint, file_digest
+from wsss.stages.common import MANIFEST, atomic_dir, content_digest, write_manifest
 
 __all__ = [
     "parse_shard",
@@ -33,7 +33,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _ITEM = re.compile(r"([0-9]+)-of-([0-9]+)")
-MANIFEST = "manifest.json"
 
 
 def parse_shard(item: str | None) -> tuple[int, int]:
@@ -73,7 +72,9 @@ def input_stamp(path: str | os.PathLike) -> list:
     path = Path(path)
     if path.is_dir():
         manifest = path / MANIFEST
-        return [file_digest(manifest), manifest.stat().st_mtime_ns if manifest.is_file() else None]
+        if not manifest.is_file():  # a folder no stage wrote (ground truth): no stamp of its own
+            return [None, None]
+        return [file_digest(manifest), manifest.stat().st_mtime_ns]
     return [file_digest(path)]
 
 

@@ -14,15 +14,15 @@ from torch.utils.data import Dataset
 from wsss.data.dataset import VOCSegmentation
 from wsss.data.transforms import MapsTransform, normalize_image
 from wsss.data.voc import image_path
+from wsss.hashing import config_fingerprint, file_digest
 from wsss.io import load_cam_npz, load_image
 from wsss.models import build_cam_model
 from wsss.stages.common import DatasetIndex, check_same_size, input_digest
 from wsss.stages.training import load_model, train_and_save
-from wsss.training.loop import config_fingerprint, file_digest
 from wsss.training.smaf import SelfTrainer, initial_prototypes
 from wsss.utils.amp import autocast, resolve_amp
 
-__all__ = ["run_train_self"]
+__all__ = ["run_train_smaf"]
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class WithFusedMaps(Dataset):
         return dict(item, fused=fused)
 
 
-def run_train_self(
+def run_train_smaf(
     index_path: str | os.PathLike,
     root: str | os.PathLike,
     teacher_path: str | os.PathLike,
@@ -124,7 +124,7 @@ def run_train_self(
             file_digest(index_path),
             input_digest(teacher_path),
             input_digest(fused_dir),
-            input_digest(saliency_dir if "saliency" in keys else None),
+            input_digest(Path(root) / saliency_dir if "saliency" in keys else None),
         ),
         out_model=out_model,
         out_log=out_log,

@@ -15,8 +15,6 @@ that applies and the steps are exactly those of a plain float32 loop.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
@@ -34,7 +32,7 @@ from wsss.training.optim import set_poly_lr
 from wsss.utils.amp import autocast, grad_scaler, resolve_amp
 from wsss.utils.runtime import cudnn_benchmark
 
-__all__ = ["SeededDataset", "train_steps", "config_fingerprint", "file_digest"]
+__all__ = ["SeededDataset", "train_steps"]
 
 log = logging.getLogger(__name__)
 
@@ -297,15 +295,3 @@ def _resume_state(model, optimizer, step: int, history: list, device, fingerprin
         "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
         "fingerprint": fingerprint,
     }
-
-
-def config_fingerprint(*parts: Mapping | list | str | int | float | None) -> str:
-    """A stable hash of JSON-serialisable parts (config subtrees, id lists, file digests)."""
-    blob = json.dumps(parts, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
-
-
-def file_digest(path: str | os.PathLike) -> str | None:
-    """sha256 of a file's bytes (None if it does not exist): ties a resume point to its data."""
-    path = Path(path)
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None

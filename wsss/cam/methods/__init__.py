@@ -49,7 +49,7 @@ class CamMethod:
         takes_loss: whether its settings have a ``loss`` section the recipe reads.
         saliency: its ``loss`` settings → whether training reads the dataset's saliency maps.
         teacher: SMAF: the method of the experiment whose network it self-trains (rule
-            ``train_self``, on that teacher's fused maps) instead of a ``train_cam`` recipe.
+            ``train_smaf``, on that teacher's fused maps) instead of a ``train_cam`` recipe.
     """
 
     name: str
@@ -72,7 +72,7 @@ class CamMethod:
         if self.recipe is None:
             raise ValueError(
                 f"CAM method {self.name!r} self-trains its {self.teacher} teacher's network "
-                "(rule train_self), not a train_cam classifier"
+                "(rule train_smaf), not a train_cam classifier"
             )
         if self.takes_loss and not loss:
             raise ValueError(

@@ -1,6 +1,6 @@
 """Per-dataset views of the workflow configuration: the experiments a dataset runs, a seg
 model's train/infer settings on it, and the checks of both (called by
-:func:`wsss.config.check_references`)."""
+:func:`wsss.workflow.checks.check_references`)."""
 
 from __future__ import annotations
 

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from wsss.dataset_config import (
+from wsss.fetch.catalog import ARCHIVES, WEIGHTS
+from wsss.fetch.pretrained import (
+    check_pretrained,
+    is_scratch,
+    model_entries,
+    scratch_entries,
+    scratch_message,
+)
+from wsss.workflow.datasets import (
     check_dataset_experiments,
     check_seg_infer,
     dataset_experiments,
     seg_settings,
     with_sources,
 )
-from wsss.fetch.catalog import ARCHIVES, WEIGHTS
-from wsss.fetch.pretrained import check_pretrained, is_scratch, model_entries
 
 __all__ = [
     "check_cam_methods",
@@ -23,8 +29,8 @@ __all__ = [
     "check_teachers",
     "check_masks_from",
     "check_references",
+    "check_scratch",
     "dataset_experiments",
-    "missing_root_message",
     "seg_settings",
 ]
 
@@ -237,40 +243,6 @@ def check_cda(
                 raise ValueError(f"experiments.{name}.augment: cda needs datasets.{ds_name}.cda")
 
 
-def missing_root_message(
-    dataset: str,
-    root: str | None,
-    splits: Mapping[str, str],
-    layout: str = "voc",
-    fetch: str | None = None,
-) -> str:
-    """The one-line error for a dataset root that is unset or not a folder, saying what the
-    ``layout``'s folder must hold for ``splits`` (split → ground-truth folder), and, for a
-    dataset with a ``fetch`` recipe, that rule fetch_dataset fills the folder it names."""
-    state = "not set" if root is None else f"{str(root)!r}, which is not a folder"
-    if layout == "cityscapes":
-        folders = [f"{d}/{s}/<city>/" for s, d in splits.items()]
-        what = f"Cityscapes folder holding leftImg8bit/<split>/<city>/ and {', '.join(folders)}"
-    elif layout == "ade20k":
-        folders = [f"{d}/{s}/" for s, d in splits.items()]
-        what = f"ADEChallengeData2016 folder holding images/<split>/ and {', '.join(folders)}"
-    else:
-        what = (
-            "VOC-format folder holding JPEGImages/, SegmentationClass/, SegmentationClassAug/ "
-            "and ImageSets/Segmentation/<split>.txt"
-        )
-    if fetch:
-        return (
-            f"datasets.{dataset}.root is {state}: set it in config.yaml (or --config) to the "
-            f"folder the data should live in (rule fetch_dataset downloads and lays out the "
-            f"{fetch} recipe there: a {what} for the splits {sorted(splits)})"
-        )
-    return (
-        f"datasets.{dataset}.root is {state}: set it in config.yaml (or --config) to a {what} "
-        f"for the splits {sorted(splits)}"
-    )
-
-
 def check_fetch_config(config: Mapping) -> None:
     """Raise ``ValueError`` naming the key when ``weights.sources`` / ``downloads.sources`` name
     no table entry (:mod:`wsss.fetch.catalog`), a ``saliency_source`` is no archive, or a
@@ -299,3 +271,15 @@ def check_fetch_config(config: Mapping) -> None:
                     f"({', '.join(sorted(WEIGHTS))}) or a file path"
                 )
             check_pretrained(value, model["backbone"], key)
+
+
+def check_scratch(config: Mapping, dataset: str) -> None:
+    """Raise ``ValueError`` (one line naming the key and the fetch_weights target) when a real
+    dataset would train a model from random weights without ``allow_scratch: true``; the
+    synthetic benchmark trains from scratch by design."""
+    spec = config["datasets"][dataset]
+    if "synthetic" in spec or spec.get("allow_scratch", False):
+        return
+    cache = config["weights"]["cache"].rstrip("/")
+    for key, model in scratch_entries(dataset, spec):
+        raise ValueError(scratch_message(dataset, key, model["backbone"], cache))

@@ -9,9 +9,9 @@ import jsonschema
 import pytest
 import yaml
 
-from wsss.config import check_references, dataset_experiments, seg_settings
+from wsss.workflow.checks import check_references, dataset_experiments, seg_settings
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
 
@@ -378,3 +378,16 @@ def test_seg_settings_merge_the_model_overrides():
         "flip": False,
     }
     assert seg_settings(CONFIG["datasets"]["voc"], "pcaa", "train")["crop_size"] == 320
+
+
+def test_a_real_dataset_refuses_random_weights_unless_allowed():
+    from wsss.workflow.checks import check_scratch
+
+    config = copy.deepcopy(CONFIG)
+    check_scratch(config, "synth")  # the synthetic benchmark trains from scratch by design
+    check_scratch(config, "voc")  # config.yaml names ImageNet weights for every VOC model
+    config["datasets"]["voc"]["cam"]["model"]["pretrained"] = "none"
+    with pytest.raises(ValueError, match=r"^datasets\.voc\.cam\.model\.pretrained is none: "):
+        check_scratch(config, "voc")
+    config["datasets"]["voc"]["allow_scratch"] = True
+    check_scratch(config, "voc")

@@ -1,10 +1,10 @@
-"""Run names of experiments with seeds (wsss.runs)."""
+"""Run names of experiments with seeds (wsss.workflow.runs)."""
 
 from __future__ import annotations
 
 import pytest
 
-from wsss.runs import (
+from wsss.workflow.runs import (
     dataset_runs,
     default_seed,
     experiment_seeds,

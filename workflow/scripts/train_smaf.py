@@ -1,6 +1,6 @@
-"""Rule train_self: SMAF's student, self-trained on its EPS teacher's fused maps."""
+"""Rule train_smaf: SMAF's student, self-trained on its EPS teacher's fused maps."""
 
-from wsss.stages.smaf import run_train_self
+from wsss.stages.smaf import run_train_smaf
 from wsss.training.launch import run_stage
 from wsss.training.monitor import tensorboard_folder
 from wsss.utils.runtime import one_line_errors, pick_device, start_job
@@ -9,7 +9,7 @@ start_job(snakemake.log[0], snakemake.threads, snakemake.params.seed)
 with one_line_errors():
     run_stage(
         snakemake,
-        run_train_self,
+        run_train_smaf,
         snakemake.input.index,
         snakemake.params.root,
         snakemake.input.teacher,
