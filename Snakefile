@@ -14,6 +14,7 @@ from wsss.config_checks import (
     check_schema,
     load_config_file,
 )
+from wsss.dataset_config import with_train_defaults
 
 min_version("9.0")
 
@@ -30,6 +31,10 @@ if Path("config.yaml").exists():
 
 configfile: "config.yaml"
 
+
+# The one place each recipe's train section gets its dataset's train_defaults (before the schema
+# checks it: a recipe lists only what differs). In place: Snakemake's `config` is shared.
+config.update(with_train_defaults(config))
 
 try:
     check_schema(

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 import yaml
 
+from wsss.dataset_config import with_train_defaults
 from wsss.stages.cam import run_eval_cam, run_infer_cam
 from wsss.stages.smaf import run_train_self
 
@@ -39,7 +40,8 @@ def main() -> None:
     parser.add_argument("--dataset", default="synth")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     args = parser.parse_args()
-    spec = yaml.safe_load((REPO / "config.yaml").read_text())["datasets"][args.dataset]
+    config = with_train_defaults(yaml.safe_load((REPO / "config.yaml").read_text()))
+    spec = config["datasets"][args.dataset]
     smaf, infer = spec["cam_methods"]["smaf"], spec["cam_methods"]["smaf"]["infer"]
     results = REPO / "results" / args.dataset
     index, root = results / "dataset_index.json", REPO / spec["root"]

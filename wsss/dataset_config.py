@@ -1,6 +1,6 @@
-"""Per-dataset views of the workflow configuration: the experiments a dataset runs, a seg
-model's train/infer settings on it, and the checks of both (called by
-:func:`wsss.config.check_references`)."""
+"""Per-dataset views of the workflow configuration: the experiments a dataset runs, a recipe's
+effective train settings (``train_defaults`` merged under it), a seg model's train/infer
+settings on it, and the checks of both (called by :func:`wsss.config.check_references`)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ __all__ = [
     "dataset_experiments",
     "seg_settings",
     "with_sources",
+    "with_train_defaults",
 ]
 
 # sections only weakly supervised experiments read
@@ -23,6 +24,33 @@ def dataset_experiments(config: Mapping, dataset: str) -> list[str]:
     ``datasets.<dataset>.experiments``, or every experiment when the key is absent."""
     chosen = config["datasets"][dataset].get("experiments")
     return list(config["experiments"]) if chosen is None else list(chosen)
+
+
+def with_train_defaults(config: Mapping) -> dict:
+    """``config`` with each dataset's ``train_defaults`` merged under the ``train`` section of
+    every recipe (``cam``, ``cam_methods.<method>``, ``affinity.<method>``, ``seg``): a key the
+    recipe sets replaces the default (shallowly, as :func:`seg_settings` merges a seg model's
+    own keys; ``lr_mults`` is replaced whole). The one place that merge happens: the workflow
+    applies it once, before validation. ``config`` itself is not changed (YAML aliases share
+    sections between datasets)."""
+    datasets = {name: _dataset_with_train_defaults(ds) for name, ds in config["datasets"].items()}
+    return {**config, "datasets": datasets}
+
+
+def _dataset_with_train_defaults(dataset: Mapping) -> dict:
+    defaults = dataset.get("train_defaults") or {}
+
+    def merged(recipe: Mapping) -> dict:
+        return {**recipe, "train": {**defaults, **recipe.get("train", {})}}
+
+    out = dict(dataset)
+    for section in ("cam", "seg"):
+        if section in dataset:
+            out[section] = merged(dataset[section])
+    for section in ("cam_methods", "affinity"):
+        if section in dataset:
+            out[section] = {name: merged(spec) for name, spec in dataset[section].items()}
+    return out
 
 
 def seg_settings(dataset: Mapping, model: str, key: str) -> dict:
