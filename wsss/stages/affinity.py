@@ -22,7 +22,7 @@ from wsss.data.dataset import VOCSegmentation
 from wsss.data.transforms import normalize_image
 from wsss.data.voc import voc_palette
 from wsss.io import load_checkpoint, save_label_png
-from wsss.models import build_affinity_model
+from wsss.models import build_affinity_model, constructor_kwargs
 from wsss.models.backbones import load_pretrained
 from wsss.refine.affinity_labels import irn_confident_labels, pair_labels, psa_confident_labels
 from wsss.refine.random_walk import (
@@ -50,7 +50,6 @@ __all__ = ["run_make_affinity_labels", "run_train_affinity", "run_random_walk"]
 log = logging.getLogger(__name__)
 
 METHODS = ("affinitynet", "irn")
-_NON_CTOR_KEYS = ("pretrained", "init_from_cam")
 
 
 def _check_method(method: str) -> None:
@@ -193,8 +192,7 @@ def run_train_affinity(
     _check_method(method)
     index = DatasetIndex(index_path)
     ids = index.ids(split)
-    kwargs = {k: v for k, v in model.items() if k not in _NON_CTOR_KEYS}
-    net = build_affinity_model(method, **kwargs)
+    net = build_affinity_model(method, **constructor_kwargs(model))
     if model["pretrained"]:
         load_pretrained(net.backbone, model["pretrained"])
     if model["init_from_cam"]:
