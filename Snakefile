@@ -2,6 +2,7 @@
 #   snakemake --cores all                       -> results/<each default dataset>/miou.csv
 #   snakemake --cores all results/voc/miou.csv  -> the same pipeline on PASCAL VOC 2012 (+ SBD)
 #   snakemake --report results/synth/report.html -> the HTML report of the default datasets
+import os
 from pathlib import Path
 
 import yaml
@@ -17,6 +18,10 @@ from wsss.config_checks import (
 from wsss.dataset_config import with_train_defaults
 
 min_version("9.0")
+
+# envs/wsss.yaml installs wsss from this clone (pip expands ${WSSS_REPO} when --sdm conda
+# creates the environment, whatever the working directory)
+os.environ.setdefault("WSSS_REPO", workflow.basedir)
 
 # DAG-time checks that name the file, line and key in one line (Snakemake's own messages name no
 # file or line, or dump the whole schema). Snakemake parses --configfile overlays before this

@@ -32,9 +32,11 @@ def _entries(config: dict) -> list[tuple[str, str, str, dict, int]]:
             out.append((f"{key}.cam.model", "cam", "cam", ds["cam"]["model"], classes))
         for method, spec in ds.get("cam_methods", {}).items():
             if "model" in spec:  # smaf self-trains its teacher's (eps) network
-                out.append((f"{key}.cam_methods.{method}.model", "cam", method, spec["model"], classes))
+                key_m = f"{key}.cam_methods.{method}.model"
+                out.append((key_m, "cam", method, spec["model"], classes))
         for method, spec in ds.get("affinity", {}).items():
-            out.append((f"{key}.affinity.{method}.model", "affinity", method, spec["model"], classes))
+            key_m = f"{key}.affinity.{method}.model"
+            out.append((key_m, "affinity", method, spec["model"], classes))
         for name, entry in ds["seg"]["models"].items():
             out.append((f"{key}.seg.models.{name}", "seg", name, entry, classes))
     return out
