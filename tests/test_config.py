@@ -78,6 +78,15 @@ def test_wrong_type_rejected():
             lambda c: c["experiments"]["oracle"].update(seg_model="unet"),
             "experiments.oracle.seg_model: 'unet'",
         ),
+        # the CRF presets are parsed as the stages parse them, at DAG time
+        (
+            lambda c: c["crf_presets"]["irn_label"].pop("gt_prob"),
+            "crf_presets.irn_label: missing CRF parameter 'gt_prob'",
+        ),
+        (
+            lambda c: c["crf_presets"]["deeplab"]["gaussian"].update(sxy=0),
+            "crf_presets.deeplab: CRF parameter 'gaussian.sxy' must be > 0, got 0",
+        ),
     ],
 )
 def test_dangling_references_named(edit, message):

@@ -25,6 +25,7 @@ from wsss.io import load_checkpoint, save_label_png
 from wsss.models import build_affinity_model, constructor_kwargs
 from wsss.models.backbones import load_pretrained
 from wsss.refine.affinity_labels import irn_confident_labels, pair_labels, psa_confident_labels
+from wsss.refine.crf import CRFParams
 from wsss.refine.random_walk import (
     boundary_affinities,
     feature_affinities,
@@ -68,7 +69,7 @@ def _one_affinity_label(
     out_dir: Path,
     method: str,
     labels: Mapping,
-    crf: Mapping,
+    crf: CRFParams,
 ) -> None:
     image, cam = load_image_and_cams(root, cam_dir, image_id)
     if method == "irn":
@@ -101,15 +102,17 @@ def run_make_affinity_labels(
     split: str,
     method: str,
     labels: Mapping,
-    crf: Mapping,
+    crf: CRFParams | Mapping,
     processes: int = 1,
 ) -> None:
     """Confident foreground/background labels (255 = unsure) for every image of ``split``.
 
     ``irn``: two label-CRF maps from the ``fg_threshold`` / ``bg_threshold`` planes (IRN);
     ``affinitynet``: softmax-CRF maps of ``[(1 − max cam)^α; cams]`` for α low / high (PSA).
+    A bad ``crf`` (a mapping: a preset of ``crf_presets``) fails here, before any image.
     """
     _check_method(method)
+    crf = CRFParams.parse(crf)
     ids = DatasetIndex(index_path).ids(split)
     with atomic_dir(out_dir) as tmp:
         work = partial(
@@ -119,7 +122,7 @@ def run_make_affinity_labels(
             out_dir=tmp,
             method=method,
             labels=dict(labels),
-            crf=dict(crf),
+            crf=crf,
         )
         for_each_id(work, ids, processes)
         write_manifest(
@@ -129,7 +132,7 @@ def run_make_affinity_labels(
             count=len(ids),
             method=method,
             labels=dict(labels),
-            crf=dict(crf),
+            crf=crf.to_mapping(),
         )
     log.info("wrote %d confident-region labels to %s", len(ids), out_dir)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from wsss.data.voc import voc_palette
 from wsss.io import save_label_png
+from wsss.refine.crf import CRFParams
 from wsss.refine.pseudo_labels import crf_pseudo_label
 from wsss.stages.common import (
     DatasetIndex,
@@ -32,7 +33,7 @@ def _one_pseudo_label(
     root: Path,
     cam_dir: Path,
     bg_threshold: float,
-    crf: Mapping,
+    crf: CRFParams,
     ignore_disagreement: bool,
 ) -> None:
     image, cam = load_image_and_cams(root, cam_dir, image_id)
@@ -55,21 +56,23 @@ def run_make_pseudo_labels(
     *,
     split: str,
     bg_threshold: float,
-    crf: Mapping,
+    crf: CRFParams | Mapping,
     ignore_disagreement: bool,
     processes: int = 1,
     shard: tuple[int, int] = (1, 1),
 ) -> None:
     """One pseudo mask per image of ``split`` (CRF-refined, 255 = ignore where configured): the
     ``shard`` (k, n) of them, resumably, in a pool of ``processes`` workers
-    (:func:`~wsss.stages.sharding.write_images`)."""
+    (:func:`~wsss.stages.sharding.write_images`). A bad ``crf`` (a mapping: a preset of
+    ``crf_presets``) fails here, before any image."""
+    crf = CRFParams.parse(crf)
     ids = DatasetIndex(index_path).ids(split)
     work = partial(
         _one_pseudo_label,
         root=Path(root),
         cam_dir=Path(cam_dir),
         bg_threshold=bg_threshold,
-        crf=dict(crf),
+        crf=crf,
         ignore_disagreement=ignore_disagreement,
     )
     manifest = dict(
@@ -77,7 +80,7 @@ def run_make_pseudo_labels(
         split=split,
         count=len(ids),
         bg_threshold=bg_threshold,
-        crf=dict(crf),
+        crf=crf.to_mapping(),
         ignore_disagreement=ignore_disagreement,
     )
     write_images(
