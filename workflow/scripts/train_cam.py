@@ -8,7 +8,6 @@ from wsss.utils.runtime import one_line_errors, pick_device, start_job
 start_job(snakemake.log[0], snakemake.threads, snakemake.params.seed)
 with one_line_errors():
     run_stage(
-        snakemake,
         run_train_cam,
         snakemake.input.index,
         snakemake.params.root,
@@ -24,4 +23,8 @@ with one_line_errors():
         saliency_dir=snakemake.params.saliency_dir,
         cda=snakemake.params.cda,
         device=pick_device(snakemake.params.device),
+        gpus=snakemake.resources.get("gpu"),
+        sync_bn=snakemake.params.sync_bn,
+        threads=snakemake.threads,
+        log_path=snakemake.log[0],
     )

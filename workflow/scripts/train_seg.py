@@ -10,7 +10,6 @@ from wsss.utils.runtime import one_line_errors, pick_device, start_job
 start_job(snakemake.log[0], snakemake.threads, snakemake.params.seed)
 with one_line_errors():
     run_stage(
-        snakemake,
         run_train_seg,
         snakemake.input.index,
         snakemake.params.root,
@@ -27,4 +26,8 @@ with one_line_errors():
         train=snakemake.params.train,
         seed=snakemake.params.seed,
         device=pick_device(snakemake.params.device),
+        gpus=snakemake.resources.get("gpu"),
+        sync_bn=snakemake.params.sync_bn,
+        threads=snakemake.threads,
+        log_path=snakemake.log[0],
     )
