@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 import yaml
+from snakemake.utils import validate
 
 from wsss.dataset_config import with_train_defaults
 from wsss.stages.cam import run_eval_cam, run_infer_cam
@@ -41,6 +42,7 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     args = parser.parse_args()
     config = with_train_defaults(yaml.safe_load((REPO / "config.yaml").read_text()))
+    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))  # its defaults
     spec = config["datasets"][args.dataset]
     smaf, infer = spec["cam_methods"]["smaf"], spec["cam_methods"]["smaf"]["infer"]
     results = REPO / "results" / args.dataset

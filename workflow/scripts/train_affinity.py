@@ -3,6 +3,7 @@
 from wsss.stages.affinity import run_train_affinity
 from wsss.training.launch import run_stage
 from wsss.training.monitor import tensorboard_folder
+from wsss.training.settings import TrainSettings
 from wsss.utils.runtime import one_line_errors, pick_device, start_job
 
 start_job(snakemake.log[0], snakemake.threads, snakemake.params.seed)
@@ -19,7 +20,7 @@ with one_line_errors():
         split=snakemake.params.split,
         method=snakemake.params.method,
         model=snakemake.params.model,
-        train=snakemake.params.train,
+        train=TrainSettings.from_mapping(snakemake.params.train),
         radius=snakemake.params.radius,
         seed=snakemake.params.seed,
         device=pick_device(snakemake.params.device),

@@ -3,6 +3,7 @@
 from wsss.stages.cam import run_train_cam
 from wsss.training.launch import run_stage
 from wsss.training.monitor import tensorboard_folder
+from wsss.training.settings import TrainSettings
 from wsss.utils.runtime import one_line_errors, pick_device, start_job
 
 start_job(snakemake.log[0], snakemake.threads, snakemake.params.seed)
@@ -16,7 +17,7 @@ with one_line_errors():
         out_tensorboard=tensorboard_folder(snakemake.output.model),
         split=snakemake.params.split,
         model=snakemake.params.model,
-        train=snakemake.params.train,
+        train=TrainSettings.from_mapping(snakemake.params.train),
         seed=snakemake.params.seed,
         method=snakemake.params.method,
         loss=snakemake.params.loss,

@@ -3,6 +3,7 @@
 from wsss.stages.smaf import run_train_self
 from wsss.training.launch import run_stage
 from wsss.training.monitor import tensorboard_folder
+from wsss.training.settings import TrainSettings
 from wsss.utils.runtime import one_line_errors, pick_device, start_job
 
 start_job(snakemake.log[0], snakemake.threads, snakemake.params.seed)
@@ -17,7 +18,7 @@ with one_line_errors():
         snakemake.output.loss_log,
         out_tensorboard=tensorboard_folder(snakemake.output.model),
         split=snakemake.params.split,
-        train=snakemake.params.train,
+        train=TrainSettings.from_mapping(snakemake.params.train),
         loss=snakemake.params.loss,
         saliency_dir=snakemake.params.saliency_dir,
         seed=snakemake.params.seed,
