@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from wsss.settings import SegInferSettings
+
 __all__ = [
     "check_dataset_experiments",
     "check_seg_infer",
@@ -66,13 +68,13 @@ def check_seg_infer(name: str, dataset: Mapping) -> None:
     ``slide`` (``whole``, the default, runs the model on the whole image)."""
     for model in dataset["seg"]["models"]:
         infer = seg_settings(dataset, model, "infer")
-        window = {"crop_size", "stride"} & set(infer)
-        if len(window) != (2 if infer.get("mode", "whole") == "slide" else 0):
+        try:
+            SegInferSettings.from_mapping(infer)  # what infer_seg's script will build
+        except ValueError as error:
             raise ValueError(
-                f"datasets.{name}.seg.models.{model}.infer: mode 'slide' needs crop_size and "
-                f"stride, mode 'whole' takes neither; with datasets.{name}.seg.infer merged in "
-                f"it is {infer}"
-            )
+                f"datasets.{name}.seg.models.{model}.{error}; with datasets.{name}.seg.infer "
+                f"merged in it is {infer}"
+            ) from None
 
 
 def with_sources(experiments: Mapping, names: list[str]) -> list[str]:

@@ -1,9 +1,9 @@
 """Rule train_affinity: AffinityNet or IRNet's boundary branch on confident-region labels."""
 
+from wsss.settings import TrainSettings
 from wsss.stages.affinity import run_train_affinity
 from wsss.training.launch import run_stage
 from wsss.training.monitor import tensorboard_folder
-from wsss.training.settings import TrainSettings
 from wsss.utils.runtime import one_line_errors, pick_device, start_job
 
 start_job(snakemake.log[0], snakemake.threads, snakemake.params.seed)

@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
+from wsss.settings import TrainSettings
 from wsss.stages.seg import run_train_seg
 from wsss.training.launch import run_stage
 from wsss.training.monitor import tensorboard_folder
-from wsss.training.settings import TrainSettings
 from wsss.utils.runtime import one_line_errors, pick_device, start_job
 
 start_job(snakemake.log[0], snakemake.threads, snakemake.params.seed)

@@ -13,10 +13,10 @@ from torch.utils.data import Dataset
 import wsss
 from wsss.data.transforms import TrainTransform
 from wsss.io import atomic_path, load_checkpoint, save_checkpoint
+from wsss.settings import TrainSettings
 from wsss.training.distributed import is_main_process
 from wsss.training.loop import SeededDataset, train_steps
 from wsss.training.optim import build_optimizer
-from wsss.training.settings import TrainSettings
 
 __all__ = ["train_and_save", "load_model"]
 
@@ -53,7 +53,7 @@ def train_and_save(
     ``schedule_steps`` override ``train``'s (CDA's pairs, :func:`train_steps`); ``saved`` is the
     module written to the checkpoint when ``net`` wraps it (SMAF's :class:`SelfTrainer`).
 
-    ``train``: :class:`~wsss.training.settings.TrainSettings` (or the mapping they are built
+    ``train``: :class:`~wsss.settings.TrainSettings` (or the mapping they are built
     from). Training runs with ``train.threads`` torch intra-op threads, whatever the process's
     own setting, and restores it after: the weights depend on the thread count.
 

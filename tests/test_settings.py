@@ -1,13 +1,14 @@
-"""TrainSettings: one check of a train section, and a mapping that is the section itself."""
+"""Typed stage settings: one check of a section, fields for the stages, and TrainSettings as
+a mapping that is the train section itself."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from wsss.settings import CamInferSettings, SegInferSettings, TrainSettings
 from wsss.training.launch import run_stage
 from wsss.training.loop import config_fingerprint
-from wsss.training.settings import TrainSettings
 
 SECTION = {
     "steps": 450, "batch_size": 16, "optimizer": "adamw", "lr": 0.001, "momentum": 0.9,
@@ -32,7 +33,7 @@ def test_settings_read_as_the_section_they_were_built_from():
 @pytest.mark.parametrize(
     ("section", "message"),
     [
-        ({**SECTION, "stpes": 3}, "train.stpes: unknown train setting (allowed: ['steps', "),
+        ({**SECTION, "stpes": 3}, "train.stpes: unknown setting (allowed: ['steps', "),
         ({k: v for k, v in SECTION.items() if k != "threads"}, "train.threads: missing "),
     ],
 )
@@ -59,3 +60,24 @@ def test_settings_cross_to_the_training_processes_as_a_plain_mapping(monkeypatch
     )
     assert sent == [{"train": {**SECTION, "sync_bn": True}}]
     assert TrainSettings.parse(sent[0]["train"]).sync_bn is True
+
+
+def test_seg_inference_takes_a_window_exactly_when_it_slides():
+    whole = SegInferSettings.from_mapping({"scales": [1.0], "flip": True})
+    assert (whole.mode, whole.crop_size, whole.stride) == ("whole", None, None)
+    slide = {"mode": "slide", "crop_size": 769, "stride": 513, "scales": [1.0], "flip": False}
+    assert SegInferSettings.from_mapping(slide).stride == 513
+    for bad in ({**slide, "stride": None}, {**slide, "mode": "whole"}):
+        with pytest.raises(ValueError, match="^infer: mode 'slide' needs crop_size and stride"):
+            SegInferSettings.from_mapping({k: v for k, v in bad.items() if v is not None})
+    with pytest.raises(ValueError, match=r"^infer\.mode: 'tile' is none of \['whole', 'slide'\]"):
+        SegInferSettings.from_mapping({**slide, "mode": "tile"})
+
+
+def test_cam_inference_settings_name_a_bad_key():
+    infer = {"scales": [1.0, 0.5], "flip": True, "normalization": "minmax"}
+    assert CamInferSettings.from_mapping(infer).normalization == "minmax"
+    with pytest.raises(ValueError, match=r"^infer\.normalization: missing "):
+        CamInferSettings.from_mapping({"scales": [1.0], "flip": True})  # the schema fills it
+    with pytest.raises(ValueError, match=r"^infer\.normalization: 'l2' is none of "):
+        CamInferSettings.from_mapping({**infer, "normalization": "l2"})
