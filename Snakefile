@@ -15,7 +15,7 @@ from wsss.config_checks import (
     check_schema,
     load_config_file,
 )
-from wsss.dataset_config import with_train_defaults
+from wsss.dataset_config import check_train_complete, with_train_defaults
 
 min_version("9.0")
 
@@ -37,16 +37,13 @@ if Path("config.yaml").exists():
 configfile: "config.yaml"
 
 
-# The one place each recipe's train section gets its dataset's train_defaults (before the schema
-# checks it: a recipe lists only what differs). In place: Snakemake's `config` is shared.
-config.update(with_train_defaults(config))
-
+SCHEMA = yaml.safe_load(Path(workflow.basedir, "workflow/schemas/config.schema.yaml").read_text())
 try:
-    check_schema(
-        config,
-        yaml.safe_load(Path(workflow.basedir, "workflow/schemas/config.schema.yaml").read_text()),
-        ["config.yaml", *OVERLAYS],
-    )
+    check_schema(config, SCHEMA, ["config.yaml", *OVERLAYS])  # the sections as written
+    # the one place each recipe's train section gets its dataset's train_defaults (a recipe
+    # lists only what differs); in place: Snakemake's `config` is shared
+    config.update(with_train_defaults(config))
+    check_train_complete(config, SCHEMA["$defs"]["train_required"]["required"])
 except ValueError as error:
     raise WorkflowError(f"config: {error}") from None
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from wsss.config import check_references, dataset_experiments, seg_settings
-from wsss.dataset_config import with_train_defaults
+from wsss.dataset_config import check_train_complete, with_train_defaults
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = with_train_defaults(yaml.safe_load((REPO / "config.yaml").read_text()))
@@ -435,3 +435,17 @@ def test_train_defaults_keep_the_written_out_recipes():
         "scale_range": [0.5, 1.5], "jitter": 0.0, "num_workers": 8, "checkpoint_every": 200,
     }  # fmt: skip
     assert CONFIG["datasets"]["coco"]["cam"]["train"] == voc["cam"]["train"]
+
+
+def test_the_schema_checks_config_yaml_as_written_and_the_merge_completes_every_recipe():
+    raw = yaml.safe_load((REPO / "config.yaml").read_text())
+    jsonschema.validate(raw, SCHEMA)  # recipes' train sections list only their differences
+    required = SCHEMA["$defs"]["train_required"]["required"]
+    check_train_complete(with_train_defaults(raw), required)
+    del raw["datasets"]["synth"]["train_defaults"]["jitter"]
+    with pytest.raises(ValueError) as caught:
+        check_train_complete(with_train_defaults(raw), required)
+    assert str(caught.value) == (
+        "datasets.synth.cam.train.jitter: missing (set it there or in "
+        "datasets.synth.train_defaults)"
+    )

@@ -4,13 +4,14 @@ settings on it, and the checks of both (called by :func:`wsss.config.check_refer
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from wsss.settings import SegInferSettings
 
 __all__ = [
     "check_dataset_experiments",
     "check_seg_infer",
+    "check_train_complete",
     "dataset_experiments",
     "seg_settings",
     "with_sources",
@@ -39,20 +40,38 @@ def with_train_defaults(config: Mapping) -> dict:
     return {**config, "datasets": datasets}
 
 
+def _recipes(dataset: Mapping) -> list[tuple[str, Mapping]]:
+    """``(key, section)`` of every recipe of a dataset: the sections with a ``train`` part."""
+    out = [(section, dataset[section]) for section in ("cam", "seg") if section in dataset]
+    for section in ("cam_methods", "affinity"):
+        out += [(f"{section}.{name}", spec) for name, spec in dataset.get(section, {}).items()]
+    return out
+
+
 def _dataset_with_train_defaults(dataset: Mapping) -> dict:
     defaults = dataset.get("train_defaults") or {}
-
-    def merged(recipe: Mapping) -> dict:
-        return {**recipe, "train": {**defaults, **recipe.get("train", {})}}
-
     out = dict(dataset)
-    for section in ("cam", "seg"):
-        if section in dataset:
-            out[section] = merged(dataset[section])
-    for section in ("cam_methods", "affinity"):
-        if section in dataset:
-            out[section] = {name: merged(spec) for name, spec in dataset[section].items()}
+    for key, recipe in _recipes(dataset):
+        merged = {**recipe, "train": {**defaults, **recipe.get("train", {})}}
+        if "." in key:
+            section, name = key.split(".", 1)
+            out[section] = {**out[section], name: merged}
+        else:
+            out[key] = merged
     return out
+
+
+def check_train_complete(config: Mapping, required: Sequence[str]) -> None:
+    """Raise ``ValueError`` naming ``datasets.<name>.<recipe>.train.<key>`` when a recipe's
+    train section, with :func:`with_train_defaults` applied, lacks a ``required`` key."""
+    for ds_name, dataset in config["datasets"].items():
+        for key, recipe in _recipes(dataset):
+            missing = [k for k in required if k not in recipe.get("train", {})]
+            if missing:
+                raise ValueError(
+                    f"datasets.{ds_name}.{key}.train.{missing[0]}: missing (set it there or in "
+                    f"datasets.{ds_name}.train_defaults)"
+                )
 
 
 def seg_settings(dataset: Mapping, model: str, key: str) -> dict:
