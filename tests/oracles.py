@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from PIL import Image
 
 # spec §5.2, written out independently of wsss.data.cityscapes' table: labelId → trainId
 # (every other labelId → 255)
@@ -77,3 +78,56 @@ def naive_train_ids(label_ids: np.ndarray) -> np.ndarray:
     for y, x in np.ndindex(label_ids.shape):
         out[y, x] = SPEC_TRAIN_IDS.get(int(label_ids[y, x]), 255)
     return out
+
+
+def naive_bilinear(a: np.ndarray, size: tuple[int, int], *, align_corners: bool) -> np.ndarray:
+    """Bilinear resize of ``(..., h, w)`` to ``size``, one output pixel at a time, with
+    PyTorch's source-coordinate conventions (``align_corners=False``: half-pixel centres,
+    negative coordinates clamped to 0)."""
+    h, w = a.shape[-2:]
+    oh, ow = size
+
+    def source(i: int, n_in: int, n_out: int) -> tuple[int, int, float]:
+        if align_corners:
+            x = i * (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+        else:
+            x = max((i + 0.5) * n_in / n_out - 0.5, 0.0)
+        lo = min(int(np.floor(x)), n_in - 1)
+        return lo, min(lo + 1, n_in - 1), x - lo
+
+    out = np.zeros(a.shape[:-2] + (oh, ow))
+    for i in range(oh):
+        y0, y1, fy = source(i, h, oh)
+        for j in range(ow):
+            x0, x1, fx = source(j, w, ow)
+            top = a[..., y0, x0] * (1 - fx) + a[..., y0, x1] * fx
+            bottom = a[..., y1, x0] * (1 - fx) + a[..., y1, x1] * fx
+            out[..., i, j] = top * (1 - fy) + bottom * fy
+    return out
+
+
+def naive_release_cams(
+    model, image: np.ndarray, scales: Sequence[float], flip: bool, via_input_size: bool
+) -> np.ndarray:
+    """SEAM's/EPS's released inference re-derived, one pass at a time: PIL bicubic resize of the
+    uint8 image to (round(W·s), round(H·s)), normalise (x/255 − mean)/std, the flipped copy as
+    a separate pass; each map (upsampled with align_corners=True to the scaled input first for
+    SEAM/CPN, whose networks return input-size maps) resized straight to H×W with
+    align_corners=False, the flipped one flipped back after the resize; all summed."""
+    h, w = image.shape[:2]
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])  # ImageNet
+    total = 0.0
+    for s in scales:
+        size = (round(w * s), round(h * s))
+        scaled = np.asarray(Image.fromarray(image).resize(size, Image.BICUBIC))
+        chw = ((scaled / 255.0 - mean) / std).transpose(2, 0, 1)
+        for flipped in [False, True] if flip else [False]:
+            x = chw[:, :, ::-1] if flipped else chw
+            with torch.no_grad():
+                cam = model.cams(torch.tensor(x.copy(), dtype=torch.float32)[None])[0]
+            cam = cam.double().numpy()
+            if via_input_size:
+                cam = naive_bilinear(cam, x.shape[-2:], align_corners=True)
+            cam = naive_bilinear(cam, (h, w), align_corners=False)
+            total = total + (cam[:, :, ::-1] if flipped else cam)
+    return total

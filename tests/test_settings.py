@@ -75,9 +75,11 @@ def test_seg_inference_takes_a_window_exactly_when_it_slides():
 
 
 def test_cam_inference_settings_name_a_bad_key():
-    infer = {"scales": [1.0, 0.5], "flip": True, "normalization": "minmax"}
+    infer = {"scales": [1.0, 0.5], "flip": True, "normalization": "minmax", "procedure": "irn"}
     assert CamInferSettings.from_mapping(infer).normalization == "minmax"
     with pytest.raises(ValueError, match=r"^infer\.normalization: missing "):
         CamInferSettings.from_mapping({"scales": [1.0], "flip": True})  # the schema fills it
+    with pytest.raises(ValueError, match=r"^infer\.procedure: 'pil' is none of "):
+        CamInferSettings.from_mapping({**infer, "procedure": "pil"})
     with pytest.raises(ValueError, match=r"^infer\.normalization: 'l2' is none of "):
         CamInferSettings.from_mapping({**infer, "normalization": "l2"})

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from wsss.cam.methods import CAM_METHODS
+
 __all__ = ["describe_row", "metrics_html"]
 
 _CSS = """
@@ -21,9 +23,6 @@ th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: right; }
 td.text, th.text { text-align: left; }
 tr.summary td { background: #f3f3f3; font-style: italic; }
 """
-
-
-_METHODS = {"cam": "IRN (plain CAM)", "seam": "SEAM", "cpn": "CPN", "eps": "EPS", "smaf": "SMAF"}
 
 
 def _number(value: object) -> float | None:
@@ -60,7 +59,8 @@ def describe_row(
     bg = _number(row.get("bg_threshold"))
     stage, threshold = str(row["stage"]), str(row["threshold"])
     if stage == "cam":
-        method = _METHODS.get(spec.get("cam_method", "cam"), spec.get("cam_method"))
+        name = spec.get("cam_method", "cam")
+        method = CAM_METHODS[name].label if name in CAM_METHODS else name
         if spec.get("augment") == "cda":
             method += " trained with CDA"
         what = f"CAM seeds of the {method} classifier {on}"

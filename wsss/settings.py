@@ -14,6 +14,7 @@ from typing import Any
 __all__ = ["CamInferSettings", "SegInferSettings", "TrainSettings"]
 
 _NORMALIZATIONS = ("max", "minmax", "minmax_half")
+_CAM_PROCEDURES = ("irn", "release")
 _SEG_INFER_MODES = ("whole", "slide")
 
 
@@ -90,18 +91,23 @@ class TrainSettings(Mapping):
 
 @dataclass(frozen=True)
 class CamInferSettings:
-    """A CAM recipe's ``infer`` section: test-time ``scales`` × ``flip`` and how each class map
+    """A CAM recipe's ``infer`` section: test-time ``scales`` × ``flip``, how each class map
     is ``normalization``-ed (:func:`wsss.cam.inference.normalize_present`; schema default
-    ``max``)."""
+    ``max``) and the resizing ``procedure`` (``irn`` or ``release``; schema default ``irn``)."""
 
     scales: list[float]
     flip: bool
     normalization: str
+    procedure: str
 
     def __post_init__(self) -> None:
         if self.normalization not in _NORMALIZATIONS:
             raise ValueError(
                 f"infer.normalization: {self.normalization!r} is none of {list(_NORMALIZATIONS)}"
+            )
+        if self.procedure not in _CAM_PROCEDURES:
+            raise ValueError(
+                f"infer.procedure: {self.procedure!r} is none of {list(_CAM_PROCEDURES)}"
             )
 
     @classmethod

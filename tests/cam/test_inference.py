@@ -8,7 +8,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wsss.cam.inference import fuse_cams, multiscale_cams, normalize_present, size_batches
+from tests.oracles import naive_release_cams
+from wsss.cam.inference import (
+    fuse_cams,
+    multiscale_cams,
+    normalize_present,
+    release_multiscale_cams,
+    size_batches,
+)
 from wsss.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize_image
 
 
@@ -195,3 +202,53 @@ def test_fuse_cams_is_the_max_normalised_sum_over_scales_and_flips():
     want = want / (want.reshape(2, -1).max(1)[:, None, None] + 1e-5)
     assert keys.tolist() == [0, 2]
     np.testing.assert_allclose(fused, want, rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# the releases' procedure (SEAM, CPN, EPS, SMAF; algorithms.md §1.3 (c), (d))
+
+
+@pytest.mark.parametrize("via_input_size", [False, True])
+@pytest.mark.parametrize("flip", [True, False])
+def test_release_multiscale_cams_matches_the_released_procedure(flip, via_input_size):
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, size=(2, 13, 18, 3), dtype=np.uint8)
+    images[:, :, :6] //= 3  # strongly left/right asymmetric
+    model = TinyCamModel()
+    scales = (0.5, 1.0, 1.5, 2.0)
+    got = release_multiscale_cams(
+        model, images, scales=scales, flip=flip, via_input_size=via_input_size
+    )
+    assert model.batch_sizes == [4 if flip else 2] * len(scales)  # both images in one pass
+    assert got.dtype == torch.float32 and got.shape == (2, 3, 13, 18)
+    for image, maps in zip(images, got, strict=True):
+        ref = naive_release_cams(model, image, scales, flip, via_input_size)
+        np.testing.assert_allclose(maps.numpy(), ref, rtol=1e-4, atol=1e-4)
+    single = release_multiscale_cams(
+        model, images[1], scales=scales, flip=flip, via_input_size=via_input_size
+    )
+    torch.testing.assert_close(single, got[1])
+
+
+def test_release_procedure_differs_from_irns():
+    """The two procedures are not the same computation (different image resize and map
+    canvas), so the config key matters."""
+    image = np.random.default_rng(4).integers(0, 256, size=(13, 18, 3), dtype=np.uint8)
+    model = TinyCamModel()
+    release = release_multiscale_cams(
+        model, image, scales=(1.0, 0.5), flip=True, via_input_size=False
+    )
+    irn = multiscale_cams(model, normalize_image(image), scales=(1.0, 0.5), flip=True, stride=2)
+    assert (release - irn).abs().max() > 1e-3
+
+
+def test_release_multiscale_rejects_bad_input():
+    model = TinyCamModel()
+    with pytest.raises(ValueError, match="uint8"):
+        release_multiscale_cams(
+            model, np.zeros((4, 4, 3)), scales=(1.0,), flip=False, via_input_size=False
+        )
+    with pytest.raises(ValueError, match="scales"):
+        release_multiscale_cams(
+            model, np.zeros((4, 4, 3), np.uint8), scales=(), flip=False, via_input_size=False
+        )

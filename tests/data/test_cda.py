@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from scipy import ndimage
 
 from wsss.data.cda import (
     CDAPairTransform,
@@ -102,19 +103,74 @@ def test_bad_arguments():
         paste_instance(_image(), _image(4, 4), np.ones((4, 4)), np.random.default_rng(0), mode="x")
 
 
-def test_faithful_mask_is_slightly_larger_than_the_fixed_one():
-    image = np.zeros((60, 60, 3), np.uint8)
-    inst, inst_mask = np.full((20, 20, 3), 9, np.uint8), np.zeros((20, 20), np.uint8)
-    inst_mask[4:16, 4:16] = 1
-    grown = 0
-    for seed in range(6):  # same seed → same angle, size and position in both modes
-        _, fixed = paste_instance(image, inst, inst_mask, np.random.default_rng(seed))
-        _, faithful = paste_instance(
-            image, inst, inst_mask, np.random.default_rng(seed), mode="faithful"
-        )
-        assert faithful.sum() >= fixed.sum()
-        grown += faithful.sum() > fixed.sum()
-    assert grown > 0
+class _Script:
+    """An rng whose integers() returns the given values in turn (angle, top, left)."""
+
+    def __init__(self, *values):
+        self.values = iter(values)
+
+    def integers(self, low, high):
+        value = next(self.values)
+        assert low <= value < high
+        return value
+
+
+def _release_rotation_paste(origin_img, fg_img, fg_seg, degree, row, col):
+    """CDA's data_aug_rotation (misc/imutils.py) re-derived: ndimage.rotate with its defaults
+    (cubic, reshape, zero fill) on the uint8 crops; the 0.7 cap on the height, then on the
+    width; scipy.misc.imresize((int(h), int(w))) = PIL bilinear on the uint8 array, whose
+    values it leaves unscaled; paste where the resized ids are non-zero."""
+    bg_img = origin_img.copy()
+    fg_img, fg_seg = ndimage.rotate(fg_img, degree), ndimage.rotate(fg_seg, degree)
+    fg_height, fg_width = fg_img.shape[:2]
+    aspect = fg_width / fg_height
+    if bg_img.shape[0] * 0.7 < fg_height:
+        fg_height = bg_img.shape[0] * 0.7
+        fg_width = fg_height * aspect
+    if bg_img.shape[1] * 0.7 < fg_width:
+        fg_width = bg_img.shape[1] * 0.7
+        fg_height = fg_width / aspect
+    h, w = int(fg_height), int(fg_width)
+
+    def imresize(arr):  # misc.imresize: toimage (uint8 kept as is), PIL bilinear, fromimage
+        return np.array(Image.fromarray(arr).resize((w, h), Image.BILINEAR))
+
+    fg_img, fg_seg = imresize(fg_img), imresize(fg_seg)
+    mask = fg_seg != 0
+    bg_img[row : row + h, col : col + w][mask] = fg_img[mask]
+    pasted = np.zeros(bg_img.shape[:2], bool)
+    pasted[row : row + h, col : col + w] = mask
+    return bg_img, pasted
+
+
+@pytest.mark.parametrize("class_id", [1, 5])
+@pytest.mark.parametrize("angle", [45, -30, 0])
+def test_faithful_paste_matches_the_release(class_id, angle):
+    image = _image(60, 70, seed=1)
+    inst = _image(30, 24, seed=2)
+    inst_mask = np.zeros((30, 24), np.uint8)
+    inst_mask[3:27, 4:20] = class_id
+    inst_mask[10:14, 2:4] = class_id  # a thin arm: its rim depends on the id
+    got, pasted = paste_instance(
+        image, inst, inst_mask, _Script(angle, 3, 5), mode="faithful", max_angle=90
+    )
+    want, want_pasted = _release_rotation_paste(image, inst, inst_mask, angle, 3, 5)
+    np.testing.assert_array_equal(pasted, want_pasted)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_faithful_rim_depends_on_the_id_and_not_on_a_0_255_scale():
+    """The released mask is the resized *id* crop ≠ 0: a rotated id 1 keeps fewer rim pixels
+    than id 20, and both fewer than the earlier 0/255 scaling gave."""
+    image = np.zeros((40, 40, 3), np.uint8)
+    inst = np.full((30, 30, 3), 9, np.uint8)
+    areas = {}
+    for class_id in (1, 20, 255):  # 255 plays the old byte-scaled mask
+        inst_mask = np.zeros((30, 30), np.uint8)
+        inst_mask[5:25, 5:25] = class_id
+        _, pasted = paste_instance(image, inst, inst_mask, _Script(45, 0, 0), mode="faithful")
+        areas[class_id] = int(pasted.sum())
+    assert areas[1] < areas[20] < areas[255]
 
 
 def _bank(tmp_path, classes=(0, 2)):

@@ -13,6 +13,7 @@ import torch
 import yaml
 from snakemake.utils import update_config
 
+from wsss.cam.methods import get_method
 from wsss.dataset_config import with_train_defaults
 from wsss.models import build_affinity_model, build_cam_model, build_seg_model, constructor_kwargs
 
@@ -63,10 +64,10 @@ def test_model_entry_builds_on_the_meta_device(key, kind, name, entry, classes):
             net = build_seg_model(name, num_classes=classes, **kwargs)
         elif kind == "affinity":
             net = build_affinity_model(name, **kwargs)
-        else:
-            if name in ("seam", "cpn"):
-                kwargs["prcm"] = name == "cpn"
-            net = build_cam_model(name, num_fg_classes=classes - 1, **kwargs)
+        else:  # as the train_cam stage builds it (the method registry's network and arguments)
+            method = get_method(name)
+            kwargs.update(method.network_args)
+            net = build_cam_model(method.network, num_fg_classes=classes - 1, **kwargs)
     params = list(net.parameters())
     assert params and all(p.is_meta for p in params), key
     assert hasattr(net, "backbone"), key  # where the stages load the pretrained weights

@@ -112,3 +112,41 @@ def test_bad_inputs_raise():
         crf_pseudo_label(image[:, :15], cams, KEYS, bg_threshold=0.3, crf_params=IRN)
     with pytest.raises(ValueError, match="1 classes"):
         crf_pseudo_label(image, cams, KEYS[:1], bg_threshold=0.3, crf_params=IRN)
+
+
+def _release_crf_inference_label(image, labels, n_labels, t=10, gt_prob=0.7):
+    """SMAF's (IRN's) crf_inference_label called as SMAF's pseudo-mask step does, with
+    n_labels = every class of the dataset: pydensecrf's own unary_from_labels."""
+    import pydensecrf.densecrf as dcrf
+    from pydensecrf.utils import unary_from_labels
+
+    h, w = image.shape[:2]
+    d = dcrf.DenseCRF2D(w, h, n_labels)
+    d.setUnaryEnergy(unary_from_labels(labels, n_labels, gt_prob=gt_prob, zero_unsure=False))
+    d.addPairwiseGaussian(sxy=3, compat=3)
+    d.addPairwiseBilateral(sxy=50, srgb=5, rgbim=np.ascontiguousarray(image), compat=10)
+    return np.argmax(np.array(d.inference(t)).reshape((n_labels, h, w)), axis=0)
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_crf_over_all_labels_matches_smafs_release(seed):
+    """SMAF §2.3 step 4: argmax of [bg 0.2-like plane; present CAMs] in segmentation ids, then
+    the label CRF over all 21 VOC labels (not the image's K + 1)."""
+    image, _, cams = two_disc_scene(seed=seed)
+    start = naive_cam_label(cams, KEYS, 0.3)
+    want = _release_crf_inference_label(image, start, 21)
+    got = crf_pseudo_label(image, cams, KEYS, bg_threshold=0.3, crf_params=IRN, num_labels=21)
+    assert got.dtype == np.uint8
+    np.testing.assert_array_equal(got, want)
+    image_only = crf_pseudo_label(image, cams, KEYS, bg_threshold=0.3, crf_params=IRN)
+    ids = np.array([0, 7, 15])  # IRN's convention: the CRF over the image's K + 1 labels
+    irn_convention = ids[_release_crf_inference_label(image, np.searchsorted(ids, start), 3)]
+    np.testing.assert_array_equal(image_only, irn_convention)
+
+
+def test_crf_over_all_labels_needs_the_label_unary():
+    image, _, cams = two_disc_scene(size=12)
+    with pytest.raises(ValueError, match="needs the label unary"):
+        crf_pseudo_label(image, cams, KEYS, bg_threshold=0.3, crf_params=PSA, num_labels=21)
+    with pytest.raises(ValueError, match="num_labels 10"):
+        crf_pseudo_label(image, cams, KEYS, bg_threshold=0.3, crf_params=IRN, num_labels=10)

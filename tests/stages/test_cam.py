@@ -12,7 +12,14 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.oracles import naive_cam_label, naive_confusion, naive_ious, naive_miou
+from tests.oracles import (
+    naive_cam_label,
+    naive_confusion,
+    naive_ious,
+    naive_miou,
+    naive_bilinear,
+    naive_release_cams,
+)
 from tests.stages.conftest import (
     CLASSES4,
     CPU,
@@ -222,14 +229,23 @@ def test_train_and_infer_pcm_cams(
         tmp_path / "cam.pt",
         tmp_path / "maps",
         split="val",
-        scales=[1.0],
+        scales=[1.0, 0.5],
         flip=True,
         device=CPU,
         normalization="minmax",
+        procedure="release",
     )
+    model.eval()
     for image_id in split_ids(synth_root, "val"):
         cam = load_cam_npz(tmp_path / "maps" / f"{image_id}.npz")
         assert cam["keys"].tolist() == mask_fg(synth_root, image_id)
+        # SEAM's/CPN's released inference: PIL bicubic scales, input-size maps, then H×W
+        image = np.asarray(Image.open(synth_root / "JPEGImages" / f"{image_id}.jpg").convert("RGB"))
+        fg = naive_release_cams(model, image, [1.0, 0.5], True, via_input_size=True)
+        fg = np.maximum(fg[cam["keys"]], 0)
+        lo, hi = fg.min((1, 2), keepdims=True), fg.max((1, 2), keepdims=True)
+        want = np.maximum((fg - lo - 1e-5) / (hi - lo + 1e-5), 0)
+        np.testing.assert_allclose(cam["high_res"], want, atol=1e-4)
         # min–max normalised per class: from 0 (the minimum pixel) to ≤ 1 (the maximum)
         per_class = cam["high_res"].reshape(len(cam["keys"]), -1)
         np.testing.assert_allclose(per_class.min(1), 0, atol=1e-6)
@@ -263,3 +279,52 @@ def test_train_cam_needs_the_method_loss(synth_root: Path, synth_index: Path, tm
             device=CPU,
             method="nope",
         )
+
+
+class _FixedMaps(torch.nn.Module):
+    """A stand-in SEAM network: stride-4 average pools of the input as (cam, cam_rv)."""
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pooled = torch.nn.functional.avg_pool2d(x, 4, ceil_mode=True)
+        return pooled, pooled.flip(1) * 2
+
+
+def test_seam_loss_takes_every_term_at_each_views_input_size(monkeypatch) -> None:
+    """SEAM's release upsamples (cam, cam_rv) of each view to that view's input size
+    (bilinear, align_corners=True) before the losses: view 1 at the crop, view 2 at the
+    ×view_scale copy."""
+    from wsss.training import cam_steps
+
+    seen = []
+    monkeypatch.setattr(cam_steps, "seam_loss", lambda *maps: seen.append(maps) or {})
+    x = torch.rand(2, 3, 20, 20, dtype=torch.float64)
+    cam_steps.seam_step_loss(_FixedMaps(), {"image": x, "labels": torch.ones(2, 2)}, view_scale=0.3)
+    ((cam1, rv1, cam2, rv2, _labels),) = seen
+    small = naive_bilinear(x.numpy(), (6, 6), align_corners=True)
+    def pool4(v):  # ceil-mode 4×4 average pools, written out
+        h, w = v.shape[-2:]
+        rows = [
+            [v[..., i : i + 4, j : j + 4].mean((-2, -1)) for j in range(0, w, 4)]
+            for i in range(0, h, 4)
+        ]
+        return np.stack([np.stack(r, -1) for r in rows], -2)
+
+    for got, view, flip in [(cam1, x.numpy(), False), (rv1, x.numpy(), True)] + [
+        (cam2, small, False),
+        (rv2, small, True),
+    ]:
+        grid = 2 * pool4(view)[:, ::-1] if flip else pool4(view)
+        want = naive_bilinear(grid, view.shape[-2:], align_corners=True)
+        assert got.shape == want.shape
+        assert np.allclose(got.numpy(), want, atol=1e-12)
+
+
+def test_infer_cam_rejects_an_unknown_procedure(
+    synth_root: Path, synth_index: Path, cam_model: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match=r"infer\.procedure must be one of \('irn', 'release'\)"):
+        run_infer_cam(
+            synth_index, synth_root, cam_model, tmp_path / "m", split="val", scales=[1.0],
+            flip=False, device=CPU, procedure="bicubic",
+        )
+    assert not (tmp_path / "m").exists()

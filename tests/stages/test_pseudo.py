@@ -174,3 +174,39 @@ def test_a_bad_crf_preset_fails_before_any_image(tmp_path: Path) -> None:
         )
     assert str(caught.value) == "crf: CRF parameter 'bilateral.srgb' must be > 0, got 0"
     assert not (tmp_path / "pseudo").exists()
+
+
+@pytest.mark.parametrize("crf_labels, num_labels", [("image", None), ("all", len(CLASSES4))])
+def test_make_pseudo_labels_crf_label_set(tmp_path: Path, monkeypatch, crf_labels, num_labels):
+    """``all`` (SMAF's release) runs the CRF over every class of the dataset, ``image`` over
+    the image's classes; with no iteration both give the threshold map."""
+    import wsss.stages.pseudo as pseudo
+
+    seen = []
+    real = pseudo.crf_pseudo_label
+    monkeypatch.setattr(
+        pseudo, "crf_pseudo_label", lambda *a, **k: seen.append(k["num_labels"]) or real(*a, **k)
+    )
+    root, index_path = tmp_path / "voc", tmp_path / "index.json"
+    images = cam_images(1, with_rgb=True)
+    write_tree(root, index_path, classes=CLASSES4, split="train", images=images)
+    out = tmp_path / "pseudo"
+    run_make_pseudo_labels(
+        index_path, root, root / "cams", out, split="train", bg_threshold=0.4,
+        crf=CRF_NO_ITER["labels"], ignore_disagreement=False, crf_labels=crf_labels,
+    )
+    assert seen == [num_labels] * len(images)
+    for image_id, spec in images.items():
+        with Image.open(out / f"{image_id}.png") as img:
+            label = np.array(img)
+        assert np.array_equal(label, naive_cam_label(spec["cams"], spec["keys"], 0.4))
+
+
+def test_make_pseudo_labels_rejects_an_unknown_label_set(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"crf_labels must be one of \('image', 'all'\)"):
+        run_make_pseudo_labels(
+            tmp_path / "index.json", tmp_path, tmp_path / "cams", tmp_path / "out",
+            split="train", bg_threshold=0.4, crf=CRF_NO_ITER["labels"],
+            ignore_disagreement=False, crf_labels="voc",
+        )
+    assert not (tmp_path / "out").exists()

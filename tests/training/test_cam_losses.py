@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
-
+from tests.oracles import naive_bilinear
 from wsss.training.cam_losses import (
     cpn_loss,
     keep_pixel_max,
@@ -86,29 +85,58 @@ def test_helpers_on_hand_made_tensors():
     assert top_fraction_mean(t(y)).item() == pytest.approx(np_ohem(y))
 
 
-def test_seam_loss_matches_formula():
-    labels = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
-    cam1, rv1 = rng.normal(size=(2, 4, 6, 6)), rng.normal(size=(2, 4, 6, 6))
-    cam2, rv2 = rng.normal(size=(2, 4, 3, 3)), rng.normal(size=(2, 4, 3, 3))
-    got = seam_loss(t(cam1), t(rv1), t(cam2), t(rv2), t(labels))
+def np_bilinear_ac(a, size):
+    return naive_bilinear(a, size, align_corners=True)
 
+
+def seam_reference(cam1, rv1, cam2, rv2, labels):
+    """SEAM's train_SEAM.py step on given maps, re-derived term by term: view 1's normalised
+    maps are downscaled to view 2's grid; ER on the fg channels; only the two CAMs get
+    channel 0 := 1 − fg max before ECR; the PCM maps keep their own background channel;
+    OHEM keeps the top 20 % of (K + 1)·h·w entries per sample."""
     y = np.concatenate([np.ones((2, 1)), labels], 1)[:, :, None, None]
-
-    def down(a):  # the test's own resize: F.interpolate is the reference for bilinear ac=True
-        return F.interpolate(t(a), (3, 3), mode="bilinear", align_corners=True).numpy()
-
+    size = cam2.shape[-2:]
     cls = (
         np_mlsm(cam1.mean((2, 3))[:, 1:], labels) + np_mlsm(cam2.mean((2, 3))[:, 1:], labels)
     ) / 2
     rvmin = (np_min_pool((rv1 * y)[:, 1:]) + np_min_pool((rv2 * y)[:, 1:])) / 2
-    n1, n2 = down(np_max_norm(cam1)) * y, np_max_norm(cam2) * y
-    er = np.abs(n1[:, 1:] - n2[:, 1:]).mean()
-    n1, n2 = np_set_bg(n1), np_set_bg(n2)
-    r1, r2 = np_set_bg(down(np_max_norm(rv1)) * y), np_set_bg(np_max_norm(rv2) * y)
-    ecr = np_ohem(np.abs(np_keep_max(n2, 1) - r1)) + np_ohem(np.abs(np_keep_max(n1, 1) - r2))
-    for key, value in {"cls": cls, "er": er, "ecr": ecr, "rvmin": rvmin}.items():
+    c1 = np_bilinear_ac(np_max_norm(cam1), size) * y
+    r1 = np_bilinear_ac(np_max_norm(rv1), size) * y
+    c2, r2 = np_max_norm(cam2) * y, np_max_norm(rv2) * y
+    er = np.abs(c1[:, 1:] - c2[:, 1:]).mean()
+    c1[:, 0] = 1 - c1[:, 1:].max(1)
+    c2[:, 0] = 1 - c2[:, 1:].max(1)
+    ecr = np_ohem(np.abs(np_keep_max(c2, 1) - r1)) + np_ohem(np.abs(np_keep_max(c1, 1) - r2))
+    return {"cls": cls, "er": er, "ecr": ecr, "rvmin": rvmin}
+
+
+def test_seam_loss_matches_formula():
+    labels = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+    cam1, rv1 = rng.normal(size=(2, 4, 10, 10)), rng.normal(size=(2, 4, 10, 10))
+    cam2, rv2 = rng.normal(size=(2, 4, 3, 3)), rng.normal(size=(2, 4, 3, 3))
+    got = seam_loss(t(cam1), t(rv1), t(cam2), t(rv2), t(labels))
+    want = seam_reference(cam1, rv1, cam2, rv2, labels)
+    for key, value in want.items():
         assert got[key].item() == pytest.approx(value, rel=1e-9), key
-    assert got["loss"].item() == pytest.approx(cls + er + ecr + rvmin, rel=1e-9)
+    assert got["loss"].item() == pytest.approx(sum(want.values()), rel=1e-9)
+
+
+def test_seam_ecr_keeps_the_pcm_background():
+    """Maps where the PCM's background channel differs from 1 − fg max: a reset of the PCM
+    background (CPN's convention) changes ECR; SEAM's does not reset it."""
+    labels = np.array([[1.0, 0.0], [0.0, 1.0]])
+    cam = rng.normal(size=(2, 3, 4, 4))
+    rv = np.abs(rng.normal(size=(2, 3, 4, 4)))
+    rv[:, 0] = 0.05  # a flat, low background: its max_norm is 0 everywhere
+    got = seam_loss(t(cam), t(rv), t(cam), t(rv), t(labels))["ecr"].item()
+    assert got == pytest.approx(seam_reference(cam, rv, cam, rv, labels)["ecr"], rel=1e-9)
+    y = np.concatenate([np.ones((2, 1)), labels], 1)[:, :, None, None]
+    target, pcm = np_max_norm(cam) * y, np_max_norm(rv) * y
+    target[:, 0] = 1 - target[:, 1:].max(1)
+    reset = pcm.copy()
+    reset[:, 0] = 1 - reset[:, 1:].max(1)
+    with_reset = 2 * np_ohem(np.abs(np_keep_max(target, 1) - reset))
+    assert abs(got - with_reset) > 1e-3
 
 
 def test_cpn_loss_matches_formula():

@@ -42,7 +42,7 @@ def _eps_reference(logits, saliency, labels, tau, lam):
             if not labels[i, c]:
                 continue
             hard = np.round(p[c])
-            overlap = (hard * np.round(s)).sum() / (hard.sum() + 1e-4)
+            overlap = (hard * np.round(s)).sum() / (hard + 1e-4).sum()  # 1e-4 per pixel
             if overlap > tau:
                 fg += p[c]
             else:
@@ -63,6 +63,21 @@ def test_eps_loss_matches_the_formula():
     )
     want = _eps_reference(logits, saliency, labels, 0.4, 0.5)
     assert got["loss"].item() == pytest.approx(want, rel=1e-6)
+
+
+def test_eps_overlap_adds_its_epsilon_per_pixel():
+    """EPS: o_c = Σ round(p_c)·round(S) / Σ (round(p_c) + 1e-4). On a 100×100 map the
+    denominator grows by 1: a class with 4 hard pixels, 2 of them salient, has o = 2/5 = 0.4
+    (not salient at τ = 0.45), not 2/4.0001 ≈ 0.5 (salient)."""
+    logits = torch.zeros(1, 3, 100, 100)
+    logits[0, 0, :2, :2] = 10.0  # class 0 wins 4 pixels
+    sal = torch.zeros(1, 100, 100)
+    sal[0, :2, 0] = 1.0  # 2 of them salient
+    out = eps_loss(logits, sal, torch.tensor([[1.0, 0.0]]), tau=0.45, lam=0.5)
+    p = torch.softmax(logits, dim=1)[0]
+    # non-salient class 0: fg = 0, bg = 1 − (p_bg + p_0)
+    estimate = 0.5 * 0 + 0.5 * (1 - (p[2] + p[0]))
+    assert out["sal"].item() == pytest.approx(((estimate - sal[0]) ** 2).mean().item(), rel=1e-6)
 
 
 def test_eps_loss_resizes_saliency_nearest_and_checks_classes():

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
+from wsss.cam.methods import CAM_METHODS
 from wsss.cluster import rule_resources as cluster_resources
 from wsss.fetch.catalog import ARCHIVES, RECIPES, WEIGHTS, missing_archives, resolve_source
 from wsss.fetch.pretrained import pretrained_file, scratch_entries, scratch_message
@@ -237,14 +238,10 @@ def experiments_where(predicate):
 
 def saliency_dir(wildcards):
     """The dataset's saliency folder for experiments whose CAM method learns from saliency
-    (eps; smaf's prototype+saliency denoising), else None."""
+    (``CamMethod.needs_saliency``: eps; smaf's prototype+saliency denoising), else None."""
     spec = DATASETS[wildcards.dataset]
     method = cam_method(wildcards.experiment)
-    needs = method == "eps" or (
-        method == "smaf"
-        and spec["cam_methods"]["smaf"]["loss"]["denoise"] == "prototype+saliency"
-    )
-    if not needs:
+    if not CAM_METHODS[method].needs_saliency(cam_config("loss")(wildcards)):
         return None
     if not spec.get("saliency_dir"):
         raise WorkflowError(
@@ -381,6 +378,15 @@ def pseudo_bg_threshold(wildcards):
     if refine == "crf":
         return cam_bg_threshold(("pseudo_labels",))(wildcards)
     return DATASETS[wildcards.dataset]["affinity"][refine]["walk"].get("bg_threshold")
+
+
+def crf_label_set(wildcards):
+    """The pseudo-mask CRF's labels: the CAM method's ``crf_labels`` when it sets one (smaf:
+    ``all``, as released), else ``image`` (IRN's K_img + 1)."""
+    method = cam_method(cam_source(wildcards.dataset, wildcards.experiment))
+    if method == "cam":
+        return "image"
+    return DATASETS[wildcards.dataset]["cam_methods"][method].get("crf_labels", "image")
 
 
 def crf_params(wildcards):

@@ -16,6 +16,7 @@ rule make_pseudo_labels:
         bg_threshold=cam_bg_threshold(("pseudo_labels",)),
         ignore_disagreement=section("pseudo_labels", "ignore_disagreement"),
         crf=crf_params,
+        crf_labels=crf_label_set,
     threads: all_cores
     priority: CAM_CHAIN_PRIORITY
     resources: **rule_resources("make_pseudo_labels")

@@ -17,6 +17,7 @@ with one_line_errors():
         scales=infer.scales,
         flip=infer.flip,
         normalization=infer.normalization,
+        procedure=infer.procedure,
         device=pick_device(snakemake.params.device),
         shard=parse_shard(getattr(snakemake.wildcards, "scatteritem", None)),
     )

@@ -16,6 +16,7 @@ with one_line_errors():
         bg_threshold=snakemake.params.bg_threshold,
         crf=CRFParams.parse(snakemake.params.crf),
         ignore_disagreement=snakemake.params.ignore_disagreement,
+        crf_labels=snakemake.params.crf_labels,
         processes=snakemake.threads,
         shard=parse_shard(getattr(snakemake.wildcards, "scatteritem", None)),
     )

@@ -1,1 +1,2 @@
-"""Class activation maps: multi-scale inference and conversion of CAMs to label maps."""
+"""Class activation maps: multi-scale inference, conversion of CAMs to label maps, and the
+CAM methods (:mod:`wsss.cam.methods`)."""

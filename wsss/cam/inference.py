@@ -3,6 +3,10 @@
 Images of one size are inferred together: per scale, one forward pass takes every image of the
 batch and its mirror image. Each image's maps are those of a pass on it alone (BatchNorm in
 eval mode and convolutions act on each sample separately).
+
+Two procedures (config ``infer.procedure``): ``irn`` (:func:`multiscale_cams`, IRN's recipe,
+also CDA's) and ``release`` (:func:`release_multiscale_cams`, the one SEAM, CPN, EPS and SMAF
+release: PIL bicubic image scaling, each map resized straight to the image size).
 """
 
 from __future__ import annotations
@@ -13,11 +17,23 @@ from collections.abc import Hashable, Mapping, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 
-__all__ = ["NORMALIZATIONS", "multiscale_cams", "normalize_present", "fuse_cams", "size_batches"]
+from wsss.data.transforms import normalize_image
+
+__all__ = [
+    "NORMALIZATIONS",
+    "PROCEDURES",
+    "multiscale_cams",
+    "release_multiscale_cams",
+    "normalize_present",
+    "fuse_cams",
+    "size_batches",
+]
 
 NORMALIZATIONS = ("max", "minmax", "minmax_half")
+PROCEDURES = ("irn", "release")
 
 
 def multiscale_cams(
@@ -71,6 +87,67 @@ def multiscale_cams(
             cam_s = cam[:count] + cam[count:].flip(-1) if flip else cam
             cam_s = F.interpolate(cam_s, size=canvas, mode="bilinear", align_corners=False)
             cam_s = cam_s[:, :, :height, :width]
+            total = cam_s if total is None else total + cam_s
+    return total[0] if single else total
+
+
+def release_multiscale_cams(
+    model: nn.Module,
+    images: np.ndarray,
+    *,
+    scales: Sequence[float],
+    flip: bool,
+    via_input_size: bool,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
+    """Sum a model's CAMs over scaled (and flipped) copies of uint8 images, as SEAM, CPN, EPS
+    and SMAF release it (algorithms.md §1.3 (c), (d)).
+
+    For each scale ``s`` the uint8 image is resized with PIL bicubic to
+    ``(round(W·s), round(H·s))`` and then ImageNet-normalised; ``model.cams`` runs on the batch
+    ``[imgs, flip(imgs)]``; every map is resized bilinearly (``align_corners=False``) straight
+    to ``(H, W)`` (no stride-aligned canvas), the flipped ones flipped back, and all are summed.
+    ``via_input_size``: the map is first upsampled (bilinear, ``align_corners=True``) to the
+    scaled input's size, as SEAM's and CPN's networks return it.
+
+    Args:
+        model: exposes ``cams(x: (B, 3, h, w)) -> (B, K, h', w')``, on ``device``.
+        images: uint8 ``(H, W, 3)`` image or ``(B, H, W, 3)`` images of one size.
+
+    Returns:
+        ``(K, H, W)`` (``(B, K, H, W)`` for a batch) float32 on ``device``, not normalised.
+
+    Raises:
+        ValueError: on images that are not uint8 ``(H, W, 3)`` / ``(B, H, W, 3)``, or empty /
+            non-positive scales.
+    """
+    images = np.asarray(images)
+    single = images.ndim == 3
+    if images.dtype != np.uint8 or images.ndim not in (3, 4) or images.shape[-1] != 3:
+        raise ValueError(
+            f"expected uint8 (H, W, 3) or (B, H, W, 3) images, got {images.dtype} {images.shape}"
+        )
+    if len(scales) == 0 or any(s <= 0 for s in scales):
+        raise ValueError(f"scales must be a non-empty list of positive numbers, got {scales!r}")
+    batch = images[None] if single else images
+    count, height, width = batch.shape[:3]
+    total: torch.Tensor | None = None
+    with torch.no_grad():
+        for s in scales:
+            size = (max(1, round(width * s)), max(1, round(height * s)))  # PIL: (w, h)
+            x = torch.stack(
+                [
+                    normalize_image(np.array(Image.fromarray(img).resize(size, Image.BICUBIC)))
+                    for img in batch
+                ]
+            ).to(device)
+            if flip:
+                x = torch.cat([x, x.flip(-1)], dim=0)
+            cam = model.cams(x).float()
+            if via_input_size:
+                cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=True)
+            cam = F.interpolate(cam, size=(height, width), mode="bilinear", align_corners=False)
+            cam_s = cam[:count] + cam[count:].flip(-1) if flip else cam
             total = cam_s if total is None else total + cam_s
     return total[0] if single else total
 

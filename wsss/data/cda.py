@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from PIL import Image
 from scipy import ndimage
 
 from wsss.io import load_image, load_label_png, read_json
@@ -85,9 +86,13 @@ def paste_instance(
     the image's height and width keeping its aspect ratio, and paste it at a uniform position
     where its mask is non-zero.
 
-    ``mode="fixed"`` rotates and resizes the mask with nearest neighbours; ``"faithful"`` follows
-    the release (cubic-spline rotation, bilinear resize of a 0/255 mask, then ≠ 0), which grows
-    the pasted region by a thin rim of context from the instance's own image.
+    ``mode="fixed"`` rotates and resizes the mask with nearest neighbours (the image: linear
+    rotation, cv2 bilinear resize to the rounded size). ``"faithful"`` follows the release's
+    ``data_aug_rotation`` (algorithms.md §2.2): the image crop and the *raw* uint8 id crop are
+    rotated with cubic splines (``ndimage.rotate``'s defaults), capped at
+    ``int(size_cap × side)``, and resized as ``scipy.misc.imresize`` does (PIL bilinear, uint8
+    values left unscaled); the pasted pixels are the resized ids ≠ 0. The rim that survives
+    depends on the class id (an interpolated id must stay ≥ 0.5).
 
     Returns:
         the new image (a copy) and the boolean mask of pasted pixels, both at ``image``'s size.
@@ -96,20 +101,8 @@ def paste_instance(
         raise ValueError(f"paste mode must be one of {PASTE_MODES}, got {mode!r}")
     height, width = image.shape[:2]
     angle = int(rng.integers(-max_angle, max_angle + 1))
-    fg = (np.asarray(inst_mask) != 0).astype(np.uint8)
-    crop = ndimage.rotate(inst_image, angle, axes=(1, 0), reshape=True, order=1, mode="constant")
-    if mode == "fixed":
-        keep = ndimage.rotate(fg, angle, axes=(1, 0), reshape=True, order=0, mode="constant")
-    else:
-        keep = ndimage.rotate(fg * 255.0, angle, axes=(1, 0), reshape=True, order=3)
-        keep = np.clip(keep, 0, 255).astype(np.uint8)
-    h, w = keep.shape
-    scale = min(1.0, size_cap * height / h, size_cap * width / w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))  # cv2 takes (width, height)
-    if size != (w, h):
-        crop = cv2.resize(crop, size, interpolation=cv2.INTER_LINEAR)
-        inter = cv2.INTER_NEAREST if mode == "fixed" else cv2.INTER_LINEAR
-        keep = cv2.resize(keep, size, interpolation=inter)
+    place = _fixed_instance if mode == "fixed" else _released_instance
+    crop, keep = place(inst_image, inst_mask, angle, (height, width), size_cap)
     h, w = keep.shape
     top, left = int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1))
     pasted = np.zeros((height, width), dtype=bool)
@@ -117,6 +110,53 @@ def paste_instance(
     out = np.array(image, copy=True)
     out[pasted] = crop[keep != 0]
     return out, pasted
+
+
+def _fixed_instance(
+    inst_image: np.ndarray,
+    inst_mask: np.ndarray,
+    angle: int,
+    bounds: tuple[int, int],
+    size_cap: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The clean variant: (rotated, resized image crop, its mask) with a nearest-neighbour
+    mask."""
+    height, width = bounds
+    fg = (np.asarray(inst_mask) != 0).astype(np.uint8)
+    crop = ndimage.rotate(inst_image, angle, axes=(1, 0), reshape=True, order=1, mode="constant")
+    keep = ndimage.rotate(fg, angle, axes=(1, 0), reshape=True, order=0, mode="constant")
+    h, w = keep.shape
+    scale = min(1.0, size_cap * height / h, size_cap * width / w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))  # cv2 takes (width, height)
+    if size != (w, h):
+        crop = cv2.resize(crop, size, interpolation=cv2.INTER_LINEAR)
+        keep = cv2.resize(keep, size, interpolation=cv2.INTER_NEAREST)
+    return crop, keep
+
+
+def _released_instance(
+    inst_image: np.ndarray,
+    inst_mask: np.ndarray,
+    angle: int,
+    bounds: tuple[int, int],
+    size_cap: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The release's variant: (rotated, resized image crop, its resized uint8 id crop)."""
+    height, width = bounds
+    crop = ndimage.rotate(np.asarray(inst_image, np.uint8), angle, axes=(1, 0), order=3)
+    ids = ndimage.rotate(np.asarray(inst_mask, np.uint8), angle, axes=(1, 0), order=3)
+    fg_h, fg_w = ids.shape
+    aspect = fg_w / fg_h
+    if height * size_cap < fg_h:  # the release caps the height first, then the width
+        fg_h = height * size_cap
+        fg_w = fg_h * aspect
+    if width * size_cap < fg_w:
+        fg_w = width * size_cap
+        fg_h = fg_w / aspect
+    size = (max(1, int(fg_w)), max(1, int(fg_h)))  # PIL takes (width, height)
+    crop = np.asarray(Image.fromarray(crop).resize(size, Image.BILINEAR))
+    ids = np.asarray(Image.fromarray(ids).resize(size, Image.BILINEAR))
+    return crop, ids
 
 
 class InstanceBank:

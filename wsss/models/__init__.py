@@ -42,8 +42,9 @@ __all__ = [
 ]
 
 SEG_MODELS: dict[str, type[nn.Module]] = {"deeplab": DeepLab, "ccnet": CCNet, "pcaa": PCAA}
-# CAM method → classifier (seam and cpn share PCMNet; cpn sets prcm=True)
-# (eps: EPS's fg + bg head; smaf self-trains an eps network, so its checkpoints say "eps")
+# CAM network name (a checkpoint's model_name) → classifier; wsss.cam.methods names the one each
+# CAM method trains (seam and cpn share PCMNet, cpn with prcm=True; eps: EPS's fg + bg head;
+# smaf self-trains an eps network, so its checkpoints say "eps")
 CAM_MODELS: dict[str, type[nn.Module]] = {
     "cam": CAMClassifier,
     "seam": PCMNet,

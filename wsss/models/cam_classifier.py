@@ -36,6 +36,9 @@ class CAMClassifier(nn.Module):
             rebuilds the same architecture (stored in checkpoints).
     """
 
+    # IRN's network returns stride-16 maps (`release` CAM inference: no extra step).
+    maps_at_input_size = False
+
     def __init__(
         self, *, num_fg_classes: int, backbone: Mapping, detach_until: str | None = None
     ) -> None:

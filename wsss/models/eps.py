@@ -37,6 +37,9 @@ class EPSNet(nn.Module):
         build_kwargs: constructor kwargs (stored in checkpoints).
     """
 
+    # EPS's released network returns stride-8 maps (`release` CAM inference: no extra step).
+    maps_at_input_size = False
+
     def __init__(
         self,
         *,

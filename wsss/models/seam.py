@@ -122,6 +122,10 @@ class PCMNet(nn.Module):
             stride 8: layer2, layer3, layer4).
     """
 
+    # SEAM's and CPN's released networks return (cam, cam_rv) upsampled (bilinear,
+    # align_corners=True) to the input size; the `release` CAM inference repeats that step.
+    maps_at_input_size = True
+
     def __init__(
         self,
         *,

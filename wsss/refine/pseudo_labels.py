@@ -25,6 +25,7 @@ def crf_pseudo_label(
     crf_params: Mapping[str, Any] | CRFParams,
     ignore_disagreement: bool = False,
     ignore_index: int = 255,
+    num_labels: int | None = None,
 ) -> np.ndarray:
     """Pseudo label of one image: argmax of the CRF posterior over ``[bg_threshold; cams]``.
 
@@ -45,6 +46,10 @@ def crf_pseudo_label(
         crf_params: :class:`CRFParams` or its config mapping.
         ignore_disagreement: apply the confident-region rule above.
         ignore_index: label written on ignored pixels (must not be a class id).
+        num_labels: None: the CRF runs over the image's K + 1 labels (IRN's convention); an
+            int: over all ``num_labels`` labels of the dataset (background and every class),
+            the absent ones starting with no pixel, as SMAF's release does over VOC's 21
+            (algorithms.md §2.3 step 4). Needs the label unary.
 
     Returns:
         (H, W) uint8 label map in segmentation ids (0 = background, key + 1), plus
@@ -59,12 +64,40 @@ def crf_pseudo_label(
     if ignore_disagreement and (not 0 <= ignore_index <= 255 or ignore_index in ids):
         raise ValueError(f"ignore_index {ignore_index} must fit in uint8 and not be a label")
     cams = np.asarray(cams)
-    # float64 so that the CRF's starting argmax ties exactly as cams_to_label's comparisons.
-    probs = np.empty((cams.shape[0] + 1, *cams.shape[1:]), dtype=np.float64)
-    probs[0] = bg_threshold
-    probs[1:] = cams
-    posterior = dense_crf(image_uint8_hwc, probs, crf_params)
-    label = ids[posterior.argmax(axis=0)]
+    if num_labels is None:
+        # float64 so that the CRF's starting argmax ties exactly as cams_to_label's comparisons.
+        probs = np.empty((cams.shape[0] + 1, *cams.shape[1:]), dtype=np.float64)
+        probs[0] = bg_threshold
+        probs[1:] = cams
+        posterior = dense_crf(image_uint8_hwc, probs, crf_params)
+        label = ids[posterior.argmax(axis=0)]
+    else:
+        label = _all_labels_crf(image_uint8_hwc, cams, ids, bg_threshold, crf_params, num_labels)
     if ignore_disagreement:
         label[label != reference] = ignore_index
     return label
+
+
+def _all_labels_crf(
+    image_uint8_hwc: np.ndarray,
+    cams: np.ndarray,
+    ids: np.ndarray,
+    bg_threshold: float,
+    crf_params: Mapping[str, Any] | CRFParams,
+    num_labels: int,
+) -> np.ndarray:
+    """The CRF over every label of the dataset: the label unary of the thresholded map, each
+    pixel's label against all ``num_labels`` (SMAF's release)."""
+    cfg = crf_params if isinstance(crf_params, CRFParams) else CRFParams.from_mapping(crf_params)
+    if cfg.unary != "labels":
+        raise ValueError(
+            f"a CRF over all labels needs the label unary (unary: labels), got {cfg.unary!r}"
+        )
+    if ids.max() >= num_labels:
+        raise ValueError(f"label {ids.max()} does not fit in num_labels {num_labels}")
+    # absent labels score below every real score, so the starting argmax is cams_to_label's
+    probs = np.full((num_labels, *cams.shape[1:]), -1.0, dtype=np.float64)
+    probs[0] = bg_threshold
+    probs[ids[1:]] = cams
+    posterior = dense_crf(image_uint8_hwc, probs, cfg)
+    return posterior.argmax(axis=0).astype(np.uint8)

@@ -15,23 +15,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from wsss.cam.labels import label_ids
 from wsss.data.dataset import VOCSegmentation
-from wsss.data.transforms import normalize_image
 from wsss.data.voc import voc_palette
 from wsss.io import load_checkpoint, save_label_png
 from wsss.models import build_affinity_model, constructor_kwargs
 from wsss.models.backbones import load_pretrained
-from wsss.refine.affinity_labels import irn_confident_labels, pair_labels, psa_confident_labels
+from wsss.refine.affinity_labels import irn_confident_labels, psa_confident_labels
 from wsss.refine.crf import CRFParams
-from wsss.refine.random_walk import (
-    boundary_affinities,
-    feature_affinities,
-    propagate,
-    propagate_features,
-)
+from wsss.refine.walk_labels import irn_walk_label, psa_walk_label
 from wsss.stages.common import (
     DatasetIndex,
     atomic_dir,
@@ -42,7 +34,7 @@ from wsss.stages.common import (
 )
 from wsss.stages.sharding import write_images
 from wsss.stages.training import load_model, train_and_save
-from wsss.training.affinity_losses import affinitynet_loss, irn_affinity_loss
+from wsss.training.affinity_steps import affinitynet_step_loss, irn_step_loss
 from wsss.training.loop import config_fingerprint, file_digest
 from wsss.utils.amp import autocast, resolve_amp
 
@@ -50,7 +42,8 @@ __all__ = ["run_make_affinity_labels", "run_train_affinity", "run_random_walk"]
 
 log = logging.getLogger(__name__)
 
-METHODS = ("affinitynet", "irn")
+_STEP_LOSSES = {"affinitynet": affinitynet_step_loss, "irn": irn_step_loss}
+METHODS = tuple(_STEP_LOSSES)
 
 
 def _check_method(method: str) -> None:
@@ -140,18 +133,6 @@ def run_make_affinity_labels(
 # ------------------------------------------------------------------------- training
 
 
-def _affinity_loss(model: torch.nn.Module, batch: dict, *, method: str, radius: int):
-    """Pair losses on the network output's grid; labels downscaled with nearest (IRN: ×0.25)."""
-    out = model(batch["image"])
-    mask = batch["mask"][:, None].float()
-    labels = F.interpolate(mask, size=out.shape[-2:], mode="nearest")[:, 0].long()
-    bg_pos, fg_pos, neg = pair_labels(labels, radius)
-    if method == "irn":
-        aff = boundary_affinities(torch.sigmoid(out[:, 0]), radius)
-        return irn_affinity_loss(aff, bg_pos, fg_pos, neg)
-    return affinitynet_loss(feature_affinities(out, radius), bg_pos, fg_pos, neg)
-
-
 def _load_cam_backbone(net: torch.nn.Module, cam_model: str | os.PathLike) -> None:
     """Copy the trained CAM classifier's backbone weights into ``net.backbone`` (strict)."""
     state = load_checkpoint(cam_model)["state_dict"]
@@ -216,7 +197,7 @@ def run_train_affinity(
     train_and_save(
         net,
         VOCSegmentation(root, ids, mask_dir=str(Path(label_dir).resolve())),
-        partial(_affinity_loss, method=method, radius=int(radius)),
+        partial(_STEP_LOSSES[method], radius=int(radius)),
         model_name=method,
         classes=index.classes,
         train=train,
@@ -231,53 +212,6 @@ def run_train_affinity(
 
 
 # ------------------------------------------------------------------------- random walk
-
-
-@torch.no_grad()
-def _irn_label(net, image: np.ndarray, cam: dict, walk: Mapping, device) -> np.ndarray:
-    """IRN ``make_sem_seg_labels``: boundary of the image and its flip, seeds = CAMs at the
-    boundary grid, walk, ×4 bilinear, max-normalise, background plane, argmax."""
-    height, width = image.shape[:2]
-    x = normalize_image(image).to(device)[None]
-    logits = net(torch.cat([x, x.flip(-1)]))[:, 0].float()
-    boundary = torch.sigmoid(0.5 * logits[0] + 0.5 * logits[1].flip(-1))
-    # The stored CAMs are full resolution; IRN walks its stride-4 CAMs: area-downscale them.
-    cams = torch.from_numpy(cam["high_res"]).to(device)
-    seeds = F.adaptive_avg_pool2d(cams[None], boundary.shape)[0]
-    scores = propagate(
-        seeds,
-        boundary,
-        radius=walk["radius"],
-        beta=walk["beta"],
-        exp_times=walk["exp_times"],
-        bg_threshold=walk["bg_threshold"],
-        out_size=(height, width),
-    )
-    return label_ids(cam["keys"])[scores.argmax(0).cpu().numpy()]
-
-
-@torch.no_grad()
-def _affinitynet_label(net, image: np.ndarray, cam: dict, walk: Mapping, device) -> np.ndarray:
-    """PSA ``infer_aff``: pad to a multiple of 8, features, seeds [(1 − max cam)^α; cams]
-    8×8-average-pooled, walk, bilinear upsampling, argmax."""
-    height, width = image.shape[:2]
-    pad_h, pad_w = -height % 8, -width % 8
-    x = normalize_image(image).to(device)[None]
-    features = net(F.pad(x, (0, pad_w, 0, pad_h)))[0].float()
-    cams = torch.from_numpy(cam["high_res"]).to(device)
-    if len(cams):
-        background = (1 - cams.max(0, keepdim=True).values) ** walk["alpha"]
-    else:  # no present class: everything is background
-        background = torch.ones(1, height, width, device=device)
-    seeds = F.pad(torch.cat([background, cams]), (0, pad_w, 0, pad_h))
-    seeds = F.avg_pool2d(seeds[None], 8)[0]
-    walked = propagate_features(
-        seeds, features, radius=walk["radius"], beta=walk["beta"], logt=walk["logt"]
-    )
-    size = (height + pad_h, width + pad_w)
-    up = F.interpolate(walked[None], size=size, mode="bilinear", align_corners=False)[0]
-    up = up[:, :height, :width]
-    return label_ids(cam["keys"])[up.argmax(0).cpu().numpy()]
 
 
 def run_random_walk(
@@ -300,13 +234,13 @@ def run_random_walk(
     _check_method(method)
     ids = DatasetIndex(index_path).ids(split)
     net = load_model(model_path, build_affinity_model, device)
-    one_label = _irn_label if method == "irn" else _affinitynet_label
+    one_label = irn_walk_label if method == "irn" else psa_walk_label
     amp = resolve_amp(amp, device)
 
     def one_mask(image_id: str, folder: Path) -> None:
         image, cam = load_image_and_cams(root, cam_dir, image_id)
         with autocast(amp, device):
-            label = one_label(net, image, cam, walk, device)
+            label = one_label(net, image, cam["high_res"], cam["keys"], device, **walk)
         save_label_png(folder / f"{image_id}.png", label.astype(np.uint8), voc_palette())
 
     manifest = dict(stage="random_walk", split=split, count=len(ids), method=method)

@@ -5,20 +5,24 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
-from wsss.cam.complementary import ComplementaryPairTransform
-from wsss.cam.inference import multiscale_cams, normalize_present, size_batches
+from wsss.cam.inference import (
+    PROCEDURES,
+    multiscale_cams,
+    normalize_present,
+    release_multiscale_cams,
+    size_batches,
+)
 from wsss.cam.labels import cams_to_label, sweep_confusion, threshold_grid
+from wsss.cam.methods import get_method
 from wsss.data.cda import CDAPairTransform, InstanceBank
 from wsss.data.dataset import VOCSegmentation
-from wsss.data.transforms import MapsTransform, TrainTransform, normalize_image
+from wsss.data.transforms import normalize_image
 from wsss.data.voc import image_path, mask_path
 from wsss.io import (
     atomic_path,
@@ -40,84 +44,13 @@ from wsss.stages.common import (
 )
 from wsss.stages.sharding import write_images
 from wsss.stages.training import load_model, train_and_save
-from wsss.training.cam_losses import cpn_loss, seam_loss
-from wsss.training.eps_losses import eps_loss
+from wsss.training.cam_steps import paired_multilabel_step_loss
 from wsss.training.loop import config_fingerprint, file_digest
-from wsss.training.losses import multilabel_loss
 from wsss.utils.amp import autocast, resolve_amp
 
-__all__ = ["run_train_cam", "run_infer_cam", "run_eval_cam", "cam_method_parts"]
+__all__ = ["run_train_cam", "run_infer_cam", "run_eval_cam"]
 
 log = logging.getLogger(__name__)
-
-
-METHODS = ("cam", "seam", "cpn", "eps")
-
-
-def _multilabel_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
-    # Multi-label soft-margin loss on GAP scores (algorithms.md §1.2).
-    return multilabel_loss(model(batch["image"]), batch["labels"])
-
-
-def _seam_loss(model: torch.nn.Module, batch: dict, *, view_scale: float) -> dict:
-    """SEAM's two views: the crop and a bilinear (``align_corners=True``) downscaled copy."""
-    x = batch["image"]
-    small = F.interpolate(x, scale_factor=view_scale, mode="bilinear", align_corners=True)
-    cam1, cam_rv1 = model(x)
-    cam2, cam_rv2 = model(small)
-    return seam_loss(cam1, cam_rv1, cam2, cam_rv2, batch["labels"])
-
-
-def _cpn_loss(model: torch.nn.Module, batch: dict) -> dict:
-    """CPN: three passes (x, x ⊙ M, x ⊙ (1 − M)); maps upsampled to the crop (ac=True)."""
-    x, keep = batch["image"], batch["cp_mask"]
-    maps = []
-    for view in (x, x * keep, x * (1 - keep)):
-        cam, cam_rv = model(view)
-        maps.append(
-            tuple(
-                F.interpolate(m, x.shape[-2:], mode="bilinear", align_corners=True)
-                for m in (cam, cam_rv)
-            )
-        )
-    return cpn_loss(maps, batch["labels"], batch["cp_ratio"])
-
-
-def _paired_multilabel_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
-    """CDA: originals and pasted copies (``(B, 2, ...)``) in one forward pass of 2B images."""
-    images, labels = batch["image"].flatten(0, 1), batch["labels"].flatten(0, 1)
-    return multilabel_loss(model(images), labels)
-
-
-def _eps_loss(model: torch.nn.Module, batch: dict, *, tau: float, lam: float) -> dict:
-    out = model(batch["image"])
-    return eps_loss(out["logits"], batch["saliency"], batch["labels"], tau=tau, lam=lam)
-
-
-def cam_method_parts(method: str, loss: Mapping | None, train: Mapping):
-    """(loss function, sample transform) of a CAM training method (``cam``, ``seam``, ``cpn``
-    or ``eps``): ``loss_fn(model, batch)`` returns the loss, or a dict of its terms with the
-    total under ``"loss"``."""
-    transform = TrainTransform.from_mapping(train)
-    if method == "cam":
-        return _multilabel_loss, transform
-    if not loss:
-        raise ValueError(
-            f"CAM method {method!r} needs its loss settings (cam_methods.{method}.loss)"
-        )
-    if method == "eps":
-        loss_fn = partial(_eps_loss, tau=float(loss["tau"]), lam=float(loss["lam"]))
-        return loss_fn, MapsTransform.from_mapping(["saliency"], train)
-    if method == "seam":
-        return partial(_seam_loss, view_scale=float(loss["view_scale"])), transform
-    pairs = loss["pairs"]
-    return _cpn_loss, ComplementaryPairTransform(
-        transform,
-        strategy=pairs["strategy"],
-        n_segments=pairs["n_segments"],
-        compactness=pairs["compactness"],
-        cell_sizes=pairs["cell_sizes"],
-    )
 
 
 def run_train_cam(
@@ -143,9 +76,11 @@ def run_train_cam(
     ``amp``: mixed precision (:func:`wsss.utils.amp.resolve_amp`); ``out_tensorboard``: the
     folder of the run's TensorBoard event file.
 
-    ``cam``: IRN's GAP classifier; ``seam``: SEAM (two views, PCM, ``loss["view_scale"]``);
-    ``cpn``: CPN (PCM + PRCM on complementary patch pairs, ``loss["pairs"]``); ``eps``: EPS
-    (fg + bg head, saliency loss with ``loss["tau"]``/``loss["lam"]``; needs ``saliency_dir``).
+    ``method`` names a :data:`wsss.cam.methods.CAM_METHODS` entry, which gives the network, the
+    step loss and the sample transform: ``cam``: IRN's GAP classifier; ``seam``: SEAM (two views,
+    PCM, ``loss["view_scale"]``); ``cpn``: CPN (PCM + PRCM on complementary patch pairs,
+    ``loss["pairs"]``); ``eps``: EPS (fg + bg head, saliency loss with ``loss["tau"]``/
+    ``loss["lam"]``; needs ``saliency_dir``).
 
     ``cda`` (``cam`` only) trains on CDA pairs (algorithms.md §2.2): ``cda["bank"]`` is the
     instance-bank folder, ``paste_mode``/``max_angle``/``size_cap`` the pasting. As released, a
@@ -153,13 +88,15 @@ def run_train_cam(
     2 × ``steps`` steps; ``cda["schedule"] == "faithful"`` keeps the poly schedule at ``steps``
     long (the release's lr reaches ~0 halfway and stays there), ``"fixed"`` stretches it.
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown CAM method {method!r}; choose from {METHODS}")
-    if method == "eps" and not saliency_dir:
-        raise ValueError("CAM method 'eps' needs saliency maps: set the dataset's saliency_dir")
+    entry = get_method(method)
+    loss_fn, transform = entry.training_parts(loss, train)
+    uses_saliency = entry.needs_saliency(loss)
+    if uses_saliency and not saliency_dir:
+        raise ValueError(
+            f"CAM method {method!r} needs saliency maps: set the dataset's saliency_dir"
+        )
     if cda is not None and method != "cam":
         raise ValueError(f"CDA pairs train IRN's classifier (method 'cam'), not {method!r}")
-    loss_fn, transform = cam_method_parts(method, loss, train)
     schedule = {}
     if cda is not None:
         if cda["schedule"] not in ("faithful", "fixed"):
@@ -171,7 +108,7 @@ def run_train_cam(
             max_angle=cda["max_angle"],
             size_cap=cda["size_cap"],
         )
-        loss_fn, steps = _paired_multilabel_loss, 2 * train["steps"]
+        loss_fn, steps = paired_multilabel_step_loss, 2 * train["steps"]
         schedule = {
             "batch_size": max(1, train["batch_size"] // 2),
             "steps": steps,
@@ -181,9 +118,8 @@ def run_train_cam(
     ids = index.ids(split)
     kwargs = {k: v for k, v in model.items() if k != "pretrained"}
     kwargs["backbone"] = dict(kwargs["backbone"])
-    if method in ("seam", "cpn"):
-        kwargs["prcm"] = method == "cpn"
-    net = build_cam_model(method, num_fg_classes=index.num_fg_classes, **kwargs)
+    kwargs.update(entry.network_args)
+    net = build_cam_model(entry.network, num_fg_classes=index.num_fg_classes, **kwargs)
     if model.get("pretrained"):
         load_pretrained(net.backbone, model["pretrained"])
     base = VOCSegmentation(
@@ -191,13 +127,13 @@ def run_train_cam(
         ids,
         mask_dir=None,
         image_labels=index.label_map(ids),
-        saliency_dir=saliency_dir if method == "eps" else None,
+        saliency_dir=saliency_dir if uses_saliency else None,
     )
     train_and_save(
         net,
         base,
         loss_fn,
-        model_name=method,
+        model_name=entry.network,
         classes=index.classes,
         train=train,
         seed=seed,
@@ -211,7 +147,7 @@ def run_train_cam(
             seed,
             file_digest(index_path),
             input_digest(model.get("pretrained")),
-            input_digest(saliency_dir if method == "eps" else None),
+            input_digest(saliency_dir if uses_saliency else None),
             input_digest(cda["bank"] if cda is not None else None),  # the instance bank
         ),
         out_model=out_model,
@@ -234,6 +170,7 @@ def run_infer_cam(
     flip: bool,
     device: torch.device,
     normalization: str = "max",
+    procedure: str = "irn",
     batch_images: int = 1,
     amp: str = "off",
     shard: tuple[int, int] = (1, 1),
@@ -245,16 +182,36 @@ def run_infer_cam(
     Images of one size go through the network together, up to ``batch_images`` of them (and
     their mirror images) per pass (:func:`~wsss.cam.inference.multiscale_cams`); ``amp`` is
     the mixed-precision mode of the forward passes (the maps are summed and normalised in
-    float32)."""
+    float32).
+
+    ``procedure``: ``irn`` (:func:`~wsss.cam.inference.multiscale_cams`: IRN's, also CDA's) or
+    ``release`` (:func:`~wsss.cam.inference.release_multiscale_cams`: SEAM's, CPN's, EPS's and
+    SMAF's; the maps go through the input size first where the model's
+    ``maps_at_input_size`` says its release does)."""
+    if procedure not in PROCEDURES:
+        raise ValueError(f"CAM infer.procedure must be one of {PROCEDURES}, got {procedure!r}")
     index = DatasetIndex(index_path)
     net = load_model(model_path, build_cam_model, device)
     stride = net.backbone.output_stride
     amp = resolve_amp(amp, device)
 
+    def forward(ids: list[str]) -> torch.Tensor:
+        raw = [load_image(image_path(root, i)) for i in ids]
+        if procedure == "release":
+            return release_multiscale_cams(
+                net,
+                np.stack(raw),
+                scales=scales,
+                flip=flip,
+                via_input_size=net.maps_at_input_size,
+                device=device,
+            )
+        images = torch.stack([normalize_image(image) for image in raw])
+        return multiscale_cams(net, images.to(device), scales=scales, flip=flip, stride=stride)
+
     def cam_batch(ids: list[str], folder: Path) -> None:
-        images = torch.stack([normalize_image(load_image(image_path(root, i))) for i in ids])
         with autocast(amp, device):
-            cams = multiscale_cams(net, images.to(device), scales=scales, flip=flip, stride=stride)
+            cams = forward(ids)
         for image_id, maps in zip(ids, cams, strict=True):
             keys, high_res = normalize_present(maps, index.labels(image_id), mode=normalization)
             save_cam_npz(folder / f"{image_id}.npz", keys=keys, high_res=high_res)
@@ -264,7 +221,8 @@ def run_infer_cam(
 
     ids = index.ids(split)
     manifest = dict(stage="infer_cam", split=split, count=len(ids), scales=scales, flip=flip)
-    manifest.update(normalization=normalization, device=str(device), amp=amp)
+    manifest.update(normalization=normalization, procedure=procedure)
+    manifest.update(device=str(device), amp=amp)
     manifest.update(batch_images=batch_images)
     inputs = [index_path, model_path]
     log.info("CAM inference: up to %d images of one size per pass, amp %s", batch_images, amp)

@@ -25,6 +25,8 @@ __all__ = ["run_make_pseudo_labels", "run_eval_pseudo_labels"]
 
 log = logging.getLogger(__name__)
 
+CRF_LABEL_SETS = ("image", "all")
+
 
 def _one_pseudo_label(
     image_id: str,
@@ -35,6 +37,7 @@ def _one_pseudo_label(
     bg_threshold: float,
     crf: CRFParams,
     ignore_disagreement: bool,
+    num_labels: int | None,
 ) -> None:
     image, cam = load_image_and_cams(root, cam_dir, image_id)
     label = crf_pseudo_label(
@@ -44,6 +47,7 @@ def _one_pseudo_label(
         bg_threshold=bg_threshold,
         crf_params=crf,
         ignore_disagreement=ignore_disagreement,
+        num_labels=num_labels,
     )
     save_label_png(out_dir / f"{image_id}.png", label, voc_palette())
 
@@ -58,15 +62,22 @@ def run_make_pseudo_labels(
     bg_threshold: float,
     crf: CRFParams | Mapping,
     ignore_disagreement: bool,
+    crf_labels: str = "image",
     processes: int = 1,
     shard: tuple[int, int] = (1, 1),
 ) -> None:
     """One pseudo mask per image of ``split`` (CRF-refined, 255 = ignore where configured): the
     ``shard`` (k, n) of them, resumably, in a pool of ``processes`` workers
-    (:func:`~wsss.stages.sharding.write_images`). A bad ``crf`` (a mapping: a preset of
-    ``crf_presets``) fails here, before any image."""
+    (:func:`~wsss.stages.sharding.write_images`).
+
+    ``crf_labels``: ``image`` runs the CRF over the image's classes and the background (IRN),
+    ``all`` over every class of the dataset (SMAF's release). A bad ``crf`` (a mapping: a preset
+    of ``crf_presets``) fails here, before any image."""
     crf = CRFParams.parse(crf)
-    ids = DatasetIndex(index_path).ids(split)
+    if crf_labels not in CRF_LABEL_SETS:
+        raise ValueError(f"crf_labels must be one of {CRF_LABEL_SETS}, got {crf_labels!r}")
+    index = DatasetIndex(index_path)
+    ids = index.ids(split)
     work = partial(
         _one_pseudo_label,
         root=Path(root),
@@ -74,6 +85,7 @@ def run_make_pseudo_labels(
         bg_threshold=bg_threshold,
         crf=crf,
         ignore_disagreement=ignore_disagreement,
+        num_labels=len(index.classes) if crf_labels == "all" else None,
     )
     manifest = dict(
         stage="make_pseudo_labels",
@@ -82,6 +94,7 @@ def run_make_pseudo_labels(
         bg_threshold=bg_threshold,
         crf=crf.to_mapping(),
         ignore_disagreement=ignore_disagreement,
+        crf_labels=crf_labels,
     )
     write_images(
         out_dir,

@@ -91,8 +91,9 @@ def seam_loss(
       label-masked; "down" resizes view 1's map to view 2's grid (bilinear,
       ``align_corners=True``).
     - ``ecr``: for each view, the hardest ``ohem_fraction`` of |keep_pixel_max(other view's
-      detached CAM) − this view's PCM map| over all K + 1 channels (background = 1 − fg max),
-      view 1's maps brought to view 2's grid.
+      detached CAM) − this view's PCM map| over all K + 1 channels, view 1's maps brought to
+      view 2's grid. Only the CAM targets get background = 1 − fg max; the PCM maps keep the
+      background PCM propagated, as SEAM's ``train_SEAM.py`` does (CPN resets both).
     - ``rvmin``: :func:`min_pooling_loss` of each view's label-masked foreground PCM logits.
 
     Returns a dict with the four terms and ``loss`` = their sum.
@@ -111,7 +112,7 @@ def seam_loss(
     n1, n2 = down(max_norm(cam1)) * y, max_norm(cam2) * y
     er = (n1[:, 1:] - n2[:, 1:]).abs().mean()
     n1, n2 = _set_background(n1), _set_background(n2)
-    rv1, rv2 = _set_background(down(max_norm(cam_rv1)) * y), _set_background(max_norm(cam_rv2) * y)
+    rv1, rv2 = down(max_norm(cam_rv1)) * y, max_norm(cam_rv2) * y
     ecr = top_fraction_mean(
         (keep_pixel_max(n2.detach(), 1) - rv1).abs(), ohem_fraction
     ) + top_fraction_mean((keep_pixel_max(n1.detach(), 1) - rv2).abs(), ohem_fraction)

@@ -27,7 +27,7 @@ def eps_loss(
 
     With p = softmax over the K + 1 channels (background last) and S the saliency map at the
     logits' size (nearest): a present class c is *salient* when o_c = Σ round(p_c)·round(S) /
-    (Σ round(p_c) + 1e-4) > ``tau`` (p detached). Then fg = Σ_{c salient} p_c,
+    Σ (round(p_c) + 1e-4) > ``tau`` (p detached). Then fg = Σ_{c salient} p_c,
     bg = 1 − (p_bg + Σ_{c present, not salient} p_c), Ŝ = λ·fg + (1 − λ)·bg and
     L_sal = mean((Ŝ − S)²); L_cls is the multi-label soft margin on the GAP of the K fg logits.
 
@@ -50,7 +50,8 @@ def eps_loss(
     cls = F.multilabel_soft_margin_loss(logits[:, :num_fg].mean(dim=(2, 3)), labels)
     prob = F.softmax(logits, dim=1)
     hard = prob.detach()[:, :num_fg].round()
-    overlap = (hard * sal.round()[:, None]).sum(dim=(2, 3)) / (hard.sum(dim=(2, 3)) + 1e-4)
+    # EPS adds its 1e-4 to every pixel of the denominator (1e-4·h·w in all), as released
+    overlap = (hard * sal.round()[:, None]).sum(dim=(2, 3)) / (hard + 1e-4).sum(dim=(2, 3))
     present = labels > 0
     salient = (present & (overlap > tau)).float()[..., None, None]
     other = (present & (overlap <= tau)).float()[..., None, None]
