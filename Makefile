@@ -41,7 +41,7 @@ demo: setup
 # built once.
 TEST_WORKERS ?= 2
 PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile --durations=25
-test: setup
+test: setup lint
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
 
 # Unit tests only (no workflow runs, no SLURM): a few minutes, for iterating.
@@ -62,7 +62,12 @@ BENCH_DEVICE ?= cpu
 bench: setup
 	$(BIN)/python benchmarks/bench_cca.py --device $(BENCH_DEVICE)
 
+# Style and workflow checks (settings: [tool.ruff] and [tool.snakefmt] in pyproject.toml); none of
+# them rewrites a file: `ruff check --fix`, `ruff format` and `snakefmt Snakefile workflow` do.
 lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check Snakefile workflow
 	$(BIN)/snakemake --lint
 
 clean:

@@ -2,6 +2,7 @@
 #   snakemake --cores all                       -> results/<each default dataset>/miou.csv
 #   snakemake --cores all results/voc/miou.csv  -> the same pipeline on PASCAL VOC 2012 (+ SBD)
 #   snakemake --report results/synth/report.html -> the HTML report of the default datasets
+import os
 from pathlib import Path
 
 import yaml
@@ -14,8 +15,13 @@ from wsss.config_checks import (
     check_schema,
     load_config_file,
 )
+from wsss.workflow.datasets import check_train_complete, with_train_defaults
 
 min_version("9.0")
+
+# envs/wsss.yaml installs wsss from this clone (pip expands ${WSSS_REPO} when --sdm conda
+# creates the environment, whatever the working directory)
+os.environ.setdefault("WSSS_REPO", workflow.basedir)
 
 # DAG-time checks that name the file, line and key in one line (Snakemake's own messages name no
 # file or line, or dump the whole schema). Snakemake parses --configfile overlays before this
@@ -31,12 +37,13 @@ if Path("config.yaml").exists():
 configfile: "config.yaml"
 
 
+SCHEMA = yaml.safe_load(Path(workflow.basedir, "workflow/schemas/config.schema.yaml").read_text())
 try:
-    check_schema(
-        config,
-        yaml.safe_load(Path(workflow.basedir, "workflow/schemas/config.schema.yaml").read_text()),
-        ["config.yaml", *OVERLAYS],
-    )
+    check_schema(config, SCHEMA, ["config.yaml", *OVERLAYS])  # the sections as written
+    # the one place each recipe's train section gets its dataset's train_defaults (a recipe
+    # lists only what differs); in place: Snakemake's `config` is shared
+    config.update(with_train_defaults(config))
+    check_train_complete(config, SCHEMA["$defs"]["train_required"]["required"])
 except ValueError as error:
     raise WorkflowError(f"config: {error}") from None
 

@@ -35,7 +35,7 @@ import torch
 import yaml
 from torch import nn
 
-from wsss.models import build_cam_model, build_seg_model
+from wsss.models import build_cam_model, build_seg_model, constructor_kwargs
 from wsss.utils.amp import autocast, grad_scaler
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,7 +50,6 @@ NETWORKS: dict[str, tuple[str, int]] = {
     "ccnet": ("seg", 512),
     "pcaa": ("seg", 512),
 }
-_SEG_NON_CTOR_KEYS = ("pretrained", "loss", "train", "infer")  # as wsss.stages.seg passes them
 
 
 def voc_model_kwargs(voc: dict, network: str) -> dict:
@@ -58,7 +57,7 @@ def voc_model_kwargs(voc: dict, network: str) -> dict:
     kind, _ = NETWORKS[network]
     if kind == "seg":
         model = voc["seg"]["models"][network]
-        kwargs = {k: v for k, v in model.items() if k not in _SEG_NON_CTOR_KEYS}
+        kwargs = constructor_kwargs(model)
         return {"num_classes": NUM_FG_CLASSES + 1, **kwargs}
     model = voc["cam"]["model"] if network == "cam" else voc["cam_methods"][network]["model"]
     kwargs = {k: v for k, v in model.items() if k != "pretrained"}
@@ -142,7 +141,7 @@ def measure(
             net.load_state_dict(initial)
             net.eval()
 
-            def infer() -> object:
+            def infer(amp: str = amp) -> object:  # bound now (ruff B023), called this pass
                 with torch.no_grad(), autocast(amp, device):
                     return net(x)
 
@@ -160,7 +159,7 @@ def measure(
             optimizer = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=1e-6)
             scaler = grad_scaler(amp, device)
 
-            def train() -> None:
+            def train(optimizer=optimizer, scaler=scaler, amp: str = amp) -> None:
                 optimizer.zero_grad(set_to_none=True)
                 with autocast(amp, device):
                     out = net(x)

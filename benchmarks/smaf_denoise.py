@@ -20,7 +20,9 @@ from pathlib import Path
 
 import torch
 import yaml
+from snakemake.utils import validate
 
+from wsss.workflow.datasets import with_train_defaults
 from wsss.stages.cam import run_eval_cam, run_infer_cam
 from wsss.stages.smaf import run_train_smaf
 
@@ -39,7 +41,9 @@ def main() -> None:
     parser.add_argument("--dataset", default="synth")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     args = parser.parse_args()
-    spec = yaml.safe_load((REPO / "config.yaml").read_text())["datasets"][args.dataset]
+    config = with_train_defaults(yaml.safe_load((REPO / "config.yaml").read_text()))
+    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))  # its defaults
+    spec = config["datasets"][args.dataset]
     smaf, infer = spec["cam_methods"]["smaf"], spec["cam_methods"]["smaf"]["infer"]
     results = REPO / "results" / args.dataset
     index, root = results / "dataset_index.json", REPO / spec["root"]

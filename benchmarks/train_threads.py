@@ -21,6 +21,7 @@ import torch
 import yaml
 
 from wsss.data import synthetic
+from wsss.workflow.datasets import with_train_defaults
 from wsss.io import load_checkpoint
 from wsss.stages.dataset import run_check_dataset
 from wsss.stages.seg import run_train_seg
@@ -35,7 +36,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--ambient", type=int, default=1, help="torch threads set beforehand")
     args = parser.parse_args()
-    config = yaml.safe_load((REPO / "config.yaml").read_text())["datasets"]["synth"]
+    config = with_train_defaults(yaml.safe_load((REPO / "config.yaml").read_text()))
+    config = config["datasets"]["synth"]
     generator = dict(config["synthetic"], num_train_aug=args.images, num_train=1, num_val=1)
     model = dict(config["seg"]["models"]["deeplab"], pretrained=None)  # no ImageNet file here
     with tempfile.TemporaryDirectory() as tmp:

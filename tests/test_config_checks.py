@@ -17,9 +17,10 @@ from wsss.config_checks import (
     key_line,
     load_config_file,
 )
+from wsss.workflow.datasets import with_train_defaults
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
+CONFIG = with_train_defaults(yaml.safe_load((REPO / "config.yaml").read_text()))
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
 
 

@@ -13,6 +13,7 @@ import torch
 import yaml
 
 from wsss.cam.methods import CAM_METHODS, get_method
+from wsss.workflow.datasets import with_train_defaults
 from wsss.models import CAM_MODELS
 from wsss.training.cam_steps import (
     cpn_step_loss,
@@ -23,7 +24,8 @@ from wsss.training.cam_steps import (
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
-SYNTH = yaml.safe_load((REPO / "config.yaml").read_text())["datasets"]["synth"]
+CONFIG = with_train_defaults(yaml.safe_load((REPO / "config.yaml").read_text()))
+SYNTH = CONFIG["datasets"]["synth"]
 
 
 def settings(name: str) -> dict:

@@ -70,6 +70,7 @@ TINY_TRAIN = {
     "jitter": 0.1,
     "num_workers": 0,
     "checkpoint_every": 1,
+    "threads": 1,
 }
 
 

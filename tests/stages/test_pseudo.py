@@ -158,6 +158,24 @@ def test_eval_pseudo_labels_counts_ignore_as_background(tmp_path: Path) -> None:
         assert close(row[f"iou_{name}"], iou)
 
 
+def test_a_bad_crf_preset_fails_before_any_image(tmp_path: Path) -> None:
+    # the index does not even exist: the preset is parsed first, not per image in the pool
+    bad = {**CRF_NO_ITER["softmax"], "bilateral": {"sxy": 50, "srgb": 0, "compat": 10}}
+    with pytest.raises(ValueError) as caught:
+        run_make_pseudo_labels(
+            tmp_path / "absent.json",
+            tmp_path,
+            tmp_path / "cams",
+            tmp_path / "pseudo",
+            split="train",
+            bg_threshold=0.4,
+            crf=bad,
+            ignore_disagreement=False,
+        )
+    assert str(caught.value) == "crf: CRF parameter 'bilateral.srgb' must be > 0, got 0"
+    assert not (tmp_path / "pseudo").exists()
+
+
 @pytest.mark.parametrize("crf_labels, num_labels", [("image", None), ("all", len(CLASSES4))])
 def test_make_pseudo_labels_crf_label_set(tmp_path: Path, monkeypatch, crf_labels, num_labels):
     """``all`` (SMAF's release) runs the CRF over every class of the dataset, ``image`` over

@@ -6,7 +6,6 @@ import datetime
 import json
 import os
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ import torch.distributed as dist
 from torch.utils.data import Dataset
 
 from wsss.training import distributed as ddp
+from wsss.training import launch as launch_module
 from wsss.training.launch import launch, run_stage
 from wsss.training.loop import SeededDataset, train_steps
 from wsss.training.optim import build_optimizer
@@ -148,10 +148,26 @@ def test_rank_shares_partition_the_batch_in_order():
 
 def test_one_gpu_or_none_runs_the_stage_in_this_process():
     calls = []
-    job = SimpleNamespace(resources={"gpu": 1}, params=SimpleNamespace(sync_bn=True))
-    run_stage(job, lambda *a, **k: calls.append((a, k)), 1, device="cpu", train={"x": 1})
+    world = {"sync_bn": True, "threads": 2, "log_path": None}
+    for gpus in (None, 0, 1):
+        run_stage(lambda *a, **k: calls.append((a, k)), 1, device="cpu", gpus=gpus, **world,
+                  train={"x": 1})  # fmt: skip
     # unchanged arguments: no sync_bn key added for a single process
-    assert calls == [((1,), {"device": "cpu", "train": {"x": 1}})]
+    assert calls == [((1,), {"device": "cpu", "train": {"x": 1}})] * 3
+
+
+def test_several_gpus_launch_one_process_each_with_the_world_settings(monkeypatch):
+    launched = []
+    monkeypatch.setattr(launch_module, "launch", lambda *a, **k: launched.append((a, k)))
+    cpu = torch.device("cpu")
+    run_stage(print, "a", device=cpu, gpus=2, sync_bn=True, threads=4, log_path="x.log",
+              train={"x": 1}, seed=3)  # fmt: skip
+    assert launched == [
+        (
+            (print, ("a",), {"train": {"x": 1, "sync_bn": True}, "seed": 3}),
+            {"nprocs": 2, "device": cpu, "log_path": "x.log", "threads": 4, "seed": 3},
+        )
+    ]
 
 
 def test_two_processes_resume_a_one_process_checkpoint(tmp_path, gloo):

@@ -10,9 +10,10 @@ import pytest
 import yaml
 
 from wsss.workflow.checks import check_references, dataset_experiments, seg_settings
+from wsss.workflow.datasets import check_train_complete, with_train_defaults
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
+CONFIG = with_train_defaults(yaml.safe_load((REPO / "config.yaml").read_text()))
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
 
 
@@ -25,6 +26,7 @@ def test_default_config_is_valid():
     "path",
     [
         ("datasets", "synth", "cam", "train"),
+        ("datasets", "synth", "train_defaults"),
         ("datasets", "synth", "synthetic"),
         ("crf_presets", "irn_label", "bilateral"),
         ("experiments", "baseline"),
@@ -75,6 +77,15 @@ def test_wrong_type_rejected():
         (
             lambda c: c["experiments"]["oracle"].update(seg_model="unet"),
             "experiments.oracle.seg_model: 'unet'",
+        ),
+        # the CRF presets are parsed as the stages parse them, at DAG time
+        (
+            lambda c: c["crf_presets"]["irn_label"].pop("gt_prob"),
+            "crf_presets.irn_label: missing CRF parameter 'gt_prob'",
+        ),
+        (
+            lambda c: c["crf_presets"]["deeplab"]["gaussian"].update(sxy=0),
+            "crf_presets.deeplab: CRF parameter 'gaussian.sxy' must be > 0, got 0",
         ),
     ],
 )
@@ -391,3 +402,63 @@ def test_a_real_dataset_refuses_random_weights_unless_allowed():
         check_scratch(config, "voc")
     config["datasets"]["voc"]["allow_scratch"] = True
     check_scratch(config, "voc")
+
+
+def test_train_defaults_merge_under_every_recipe_and_leave_the_input_alone():
+    defaults = {"lr": 0.1, "batch_size": 8, "lr_mults": {"backbone": 1.0, "head": 10.0}}
+    shared = {"train": {"batch_size": 4}}  # one YAML alias used by two recipes
+    raw = {
+        "experiments": {},
+        "datasets": {
+            "d": {
+                "train_defaults": defaults,
+                "cam": shared,
+                "cam_methods": {"seam": shared, "eps": {"train": {"lr_mults": {"head": 1.0}}}},
+                "affinity": {"irn": {"train": {}, "radius": 5}},
+                "seg": {"models": {"m": {"train": {"lr": 0.5}}}, "train": {"steps": 3}},
+            },
+            "plain": {"seg": {"models": {}, "train": {"steps": 7}}},  # no train_defaults
+        },
+    }
+    before = copy.deepcopy(raw)
+    d = with_train_defaults(raw)["datasets"]["d"]
+    assert raw == before
+    assert d["cam"]["train"] == {"lr": 0.1, "batch_size": 4, "lr_mults": defaults["lr_mults"]}
+    assert d["cam_methods"]["seam"]["train"] == d["cam"]["train"]
+    # lr_mults is replaced whole, as a seg model's own keys replace seg.train's
+    assert d["cam_methods"]["eps"]["train"] == {**defaults, "lr_mults": {"head": 1.0}}
+    assert d["affinity"]["irn"] == {"train": defaults, "radius": 5}
+    assert d["seg"]["train"] == {**defaults, "steps": 3}
+    assert seg_settings(d, "m", "train") == {**defaults, "steps": 3, "lr": 0.5}
+    assert with_train_defaults(raw)["datasets"]["plain"]["seg"]["train"] == {"steps": 7}
+
+
+def test_train_defaults_keep_the_written_out_recipes():
+    # the synth CAM and VOC IRN settings as config.yaml wrote them in full before train_defaults
+    synth, voc = CONFIG["datasets"]["synth"], CONFIG["datasets"]["voc"]
+    assert synth["cam"]["train"] == {
+        "steps": 450, "batch_size": 16, "optimizer": "adamw", "lr": 0.001, "momentum": 0.9,
+        "weight_decay": 0.0001, "poly_power": 0.9, "lr_mults": {"backbone": 1.0, "head": 1.0},
+        "crop_size": 112, "scale_range": [0.8, 1.2], "jitter": 0.2, "num_workers": 0,
+        "checkpoint_every": 200,
+    }  # fmt: skip
+    assert voc["affinity"]["irn"]["train"] == {
+        "steps": 990, "batch_size": 32, "optimizer": "sgd", "lr": 0.1, "momentum": 0.9,
+        "weight_decay": 0.0001, "poly_power": 0.9, "lr_mults": {"head": 1.0}, "crop_size": 512,
+        "scale_range": [0.5, 1.5], "jitter": 0.0, "num_workers": 8, "checkpoint_every": 200,
+    }  # fmt: skip
+    assert CONFIG["datasets"]["coco"]["cam"]["train"] == voc["cam"]["train"]
+
+
+def test_the_schema_checks_config_yaml_as_written_and_the_merge_completes_every_recipe():
+    raw = yaml.safe_load((REPO / "config.yaml").read_text())
+    jsonschema.validate(raw, SCHEMA)  # recipes' train sections list only their differences
+    required = SCHEMA["$defs"]["train_required"]["required"]
+    check_train_complete(with_train_defaults(raw), required)
+    del raw["datasets"]["synth"]["train_defaults"]["jitter"]
+    with pytest.raises(ValueError) as caught:
+        check_train_complete(with_train_defaults(raw), required)
+    assert str(caught.value) == (
+        "datasets.synth.cam.train.jitter: missing (set it there or in "
+        "datasets.synth.train_defaults)"
+    )

@@ -1,5 +1,6 @@
 """Rule make_affinity_labels: confident foreground/background regions (255 = unsure) from CAMs."""
 
+from wsss.refine.crf import CRFParams
 from wsss.stages.affinity import run_make_affinity_labels
 from wsss.utils.runtime import one_line_errors, start_job
 
@@ -13,6 +14,6 @@ with one_line_errors():
         split=snakemake.params.split,
         method=snakemake.params.method,
         labels=snakemake.params.labels,
-        crf=snakemake.params.crf,
+        crf=CRFParams.parse(snakemake.params.crf),
         processes=snakemake.threads,
     )

@@ -1,5 +1,6 @@
 """Rule make_pseudo_labels: background threshold + dense CRF → palette PNG pseudo masks."""
 
+from wsss.refine.crf import CRFParams
 from wsss.stages.pseudo import run_make_pseudo_labels
 from wsss.stages.sharding import parse_shard
 from wsss.utils.runtime import one_line_errors, start_job
@@ -13,7 +14,7 @@ with one_line_errors():
         snakemake.output[0],
         split=snakemake.params.split,
         bg_threshold=snakemake.params.bg_threshold,
-        crf=snakemake.params.crf,
+        crf=CRFParams.parse(snakemake.params.crf),
         ignore_disagreement=snakemake.params.ignore_disagreement,
         crf_labels=snakemake.params.crf_labels,
         processes=snakemake.threads,

@@ -1,5 +1,6 @@
 """Rule train_affinity: AffinityNet or IRNet's boundary branch on confident-region labels."""
 
+from wsss.settings import TrainSettings
 from wsss.stages.affinity import run_train_affinity
 from wsss.training.launch import run_stage
 from wsss.training.monitor import tensorboard_folder
@@ -8,7 +9,6 @@ from wsss.utils.runtime import one_line_errors, pick_device, start_job
 start_job(snakemake.log[0], snakemake.threads, snakemake.params.seed)
 with one_line_errors():
     run_stage(
-        snakemake,
         run_train_affinity,
         snakemake.input.index,
         snakemake.params.root,
@@ -20,8 +20,12 @@ with one_line_errors():
         split=snakemake.params.split,
         method=snakemake.params.method,
         model=snakemake.params.model,
-        train=snakemake.params.train,
+        train=TrainSettings.from_mapping(snakemake.params.train),
         radius=snakemake.params.radius,
         seed=snakemake.params.seed,
         device=pick_device(snakemake.params.device),
+        gpus=snakemake.resources.get("gpu"),
+        sync_bn=snakemake.params.sync_bn,
+        threads=snakemake.threads,
+        log_path=snakemake.log[0],
     )

@@ -1,5 +1,6 @@
 """Rule train_cam: multi-label classifier trained from image-level labels."""
 
+from wsss.settings import TrainSettings
 from wsss.stages.cam import run_train_cam
 from wsss.training.launch import run_stage
 from wsss.training.monitor import tensorboard_folder
@@ -8,7 +9,6 @@ from wsss.utils.runtime import one_line_errors, pick_device, start_job
 start_job(snakemake.log[0], snakemake.threads, snakemake.params.seed)
 with one_line_errors():
     run_stage(
-        snakemake,
         run_train_cam,
         snakemake.input.index,
         snakemake.params.root,
@@ -17,11 +17,15 @@ with one_line_errors():
         out_tensorboard=tensorboard_folder(snakemake.output.model),
         split=snakemake.params.split,
         model=snakemake.params.model,
-        train=snakemake.params.train,
+        train=TrainSettings.from_mapping(snakemake.params.train),
         seed=snakemake.params.seed,
         method=snakemake.params.method,
         loss=snakemake.params.loss,
         saliency_dir=snakemake.params.saliency_dir,
         cda=snakemake.params.cda,
         device=pick_device(snakemake.params.device),
+        gpus=snakemake.resources.get("gpu"),
+        sync_bn=snakemake.params.sync_bn,
+        threads=snakemake.threads,
+        log_path=snakemake.log[0],
     )

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from wsss.settings import TrainSettings
 from wsss.stages.seg import run_train_seg
 from wsss.training.launch import run_stage
 from wsss.training.monitor import tensorboard_folder
@@ -10,7 +11,6 @@ from wsss.utils.runtime import one_line_errors, pick_device, start_job
 start_job(snakemake.log[0], snakemake.threads, snakemake.params.seed)
 with one_line_errors():
     run_stage(
-        snakemake,
         run_train_seg,
         snakemake.input.index,
         snakemake.params.root,
@@ -24,7 +24,11 @@ with one_line_errors():
         else snakemake.params.gt_dir,
         model_name=snakemake.params.model_name,
         model=snakemake.params.model,
-        train=snakemake.params.train,
+        train=TrainSettings.from_mapping(snakemake.params.train),
         seed=snakemake.params.seed,
         device=pick_device(snakemake.params.device),
+        gpus=snakemake.resources.get("gpu"),
+        sync_bn=snakemake.params.sync_bn,
+        threads=snakemake.threads,
+        log_path=snakemake.log[0],
     )

@@ -1,5 +1,6 @@
 """Rule train_smaf: SMAF's student, self-trained on its EPS teacher's fused maps."""
 
+from wsss.settings import TrainSettings
 from wsss.stages.smaf import run_train_smaf
 from wsss.training.launch import run_stage
 from wsss.training.monitor import tensorboard_folder
@@ -8,7 +9,6 @@ from wsss.utils.runtime import one_line_errors, pick_device, start_job
 start_job(snakemake.log[0], snakemake.threads, snakemake.params.seed)
 with one_line_errors():
     run_stage(
-        snakemake,
         run_train_smaf,
         snakemake.input.index,
         snakemake.params.root,
@@ -18,9 +18,13 @@ with one_line_errors():
         snakemake.output.loss_log,
         out_tensorboard=tensorboard_folder(snakemake.output.model),
         split=snakemake.params.split,
-        train=snakemake.params.train,
+        train=TrainSettings.from_mapping(snakemake.params.train),
         loss=snakemake.params.loss,
         saliency_dir=snakemake.params.saliency_dir,
         seed=snakemake.params.seed,
         device=pick_device(snakemake.params.device),
+        gpus=snakemake.resources.get("gpu"),
+        sync_bn=snakemake.params.sync_bn,
+        threads=snakemake.threads,
+        log_path=snakemake.log[0],
     )

@@ -9,10 +9,10 @@ import copy
 from collections.abc import Mapping
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from wsss.models.backbones import backbone_from_config, backbone_head_groups
+from wsss.models.backbones import backbone_from_config
+from wsss.models.seg_head import SegmentationNet, conv_head
 from wsss.ops import RCCA
 
 __all__ = ["CCNet", "RCCAHead", "build_dsn_head"]
@@ -62,10 +62,11 @@ class RCCAHead(nn.Module):
         self.conva = nn.Sequential(*conv_bn_leaky(in_channels, inter_channels, bias=False))
         self.rcca = RCCA(inter_channels, reduction, recurrence=recurrence, impl=impl)
         self.convb = nn.Sequential(*conv_bn_leaky(inter_channels, inter_channels, bias=False))
-        self.bottleneck = nn.Sequential(
-            *conv_bn_leaky(in_channels + inter_channels, inter_channels, bias=False),
-            nn.Dropout2d(dropout),
-            nn.Conv2d(inter_channels, num_classes, 1),
+        self.bottleneck = conv_head(
+            conv_bn_leaky(in_channels + inter_channels, inter_channels, bias=False),
+            inter_channels,
+            num_classes,
+            dropout,
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -79,14 +80,12 @@ def build_dsn_head(
 ) -> nn.Sequential:
     """CCNet's deep-supervision (DSN) head on layer3: 3×3 conv (bias) + BatchNorm +
     LeakyReLU(0.01) + Dropout2d + 1×1 conv to the classes (spec §2.5)."""
-    return nn.Sequential(
-        *conv_bn_leaky(in_channels, channels, bias=True),
-        nn.Dropout2d(dropout),
-        nn.Conv2d(channels, num_classes, 1),
+    return conv_head(
+        conv_bn_leaky(in_channels, channels, bias=True), channels, num_classes, dropout
     )
 
 
-class CCNet(nn.Module):
+class CCNet(SegmentationNet):
     """CCNet (Huang et al., "CCNet: Criss-Cross Attention for Semantic Segmentation", ICCV 2019 /
     TPAMI 2020): RCCA head on layer4, DSN auxiliary head on layer3.
 
@@ -163,27 +162,7 @@ class CCNet(nn.Module):
             channels["layer3"], int(aux_channels), int(num_classes), float(dropout)
         )
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Segment normalised images ``x`` ``(B, 3, H, W)``.
-
-        Returns:
-            ``{"out": (B, num_classes, H, W)}`` float logits of the RCCA head, upsampled
-            bilinearly to the input size with ``align_corners=False`` like every model here (the
-            original used ``align_corners=True``); in training mode also ``"aux"``: the DSN
-            head's logits, upsampled the same way.
-        """
-        feats = self.backbone.forward_stages(x)
-        size = x.shape[-2:]
-        outputs = {"out": _upsample(self.head(feats["layer4"]), size)}
-        if self.training:
-            outputs["aux"] = _upsample(self.aux_head(feats["layer3"]), size)
-        return outputs
-
-    def param_groups(self) -> list[dict]:
-        """Trainable parameters split into ``backbone`` (``lr_mult`` 1) and ``head`` (10) groups;
-        the head group holds both the RCCA head and the DSN head."""
-        return backbone_head_groups(self.backbone, self.head, self.aux_head)
-
-
-def _upsample(logits: torch.Tensor, size: torch.Size) -> torch.Tensor:
-    return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+    # forward (SegmentationNet): ``{"out": (B, K, H, W)}``, the RCCA head's logits upsampled
+    # bilinearly with ``align_corners=False`` like every model here (the original used
+    # ``align_corners=True``); in training mode also ``"aux"``, the DSN head's. The ``head``
+    # parameter group holds both heads.

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from wsss.models.backbones import backbone_from_config
+from wsss.models.seg_head import SegmentationNet, classifier
 
 __all__ = ["ASPP", "ASPPv2", "DeepLab", "build_head_v3"]
 
@@ -95,12 +96,11 @@ def build_head_v3(
         nn.Conv2d(channels, channels, 3, padding=1, bias=False),
         nn.BatchNorm2d(channels),
         nn.ReLU(inplace=True),
-        nn.Dropout2d(dropout),
-        nn.Conv2d(channels, num_classes, 1),
+        *classifier(channels, num_classes, dropout),
     )
 
 
-class DeepLab(nn.Module):
+class DeepLab(SegmentationNet):
     """DeepLab-v2 / v3 semantic segmentation network.
 
     Args:
@@ -157,29 +157,9 @@ class DeepLab(nn.Module):
         else:
             self.head = build_head_v3(cin, num_classes, rates, aspp_channels, dropout)
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Segment normalised images ``x`` ``(B, 3, H, W)``.
+    # forward (SegmentationNet): ``{"out": (B, num_classes, H, W)}`` logits, upsampled
+    # bilinearly to the input size; parameter groups ``backbone`` (lr_mult 1) and ``head`` (10)
 
-        Returns:
-            ``{"out": (B, num_classes, H, W)}`` float logits, upsampled bilinearly
-            (``align_corners=False``) to the input size.
-        """
-        logits = self.head(self.backbone(x))
-        out = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
-        return {"out": out}
-
-    def param_groups(self) -> list[dict]:
-        """Trainable parameters split into ``backbone`` (``lr_mult`` 1) and ``head`` (10) groups."""
-        groups = [
-            {
-                "name": "backbone",
-                "lr_mult": 1.0,
-                "params": [p for p in self.backbone.parameters() if p.requires_grad],
-            },
-            {
-                "name": "head",
-                "lr_mult": 10.0,
-                "params": [p for p in self.head.parameters() if p.requires_grad],
-            },
-        ]
-        return [g for g in groups if g["params"]]
+    def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Only the last stage: DeepLab has no auxiliary head (any backbone's ``forward``)."""
+        return {"layer4": self.backbone(x)}

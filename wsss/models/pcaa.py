@@ -15,8 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wsss.models.backbones import backbone_from_config, backbone_head_groups
+from wsss.models.backbones import backbone_from_config
 from wsss.models.pcaa_attention import CAAM, conv_bn_relu
+from wsss.models.seg_head import SegmentationNet, conv_head
 
 __all__ = ["PCAA", "CAAHead", "normalize_bins"]
 
@@ -82,10 +83,8 @@ class CAAHead(nn.Module):
             for b in bins
         )
         self.convb = conv_bn_relu(channels, channels, 3)
-        self.classifier = nn.Sequential(
-            conv_bn_relu(channels + in_channels, channels, 3),
-            nn.Dropout2d(dropout),
-            nn.Conv2d(channels, num_classes, 1),
+        self.classifier = conv_head(
+            [conv_bn_relu(channels + in_channels, channels, 3)], channels, num_classes, dropout
         )
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -99,7 +98,7 @@ class CAAHead(nn.Module):
         return self.classifier(torch.cat([self.convb(y), x], dim=1)), bin_logits
 
 
-class PCAA(nn.Module):
+class PCAA(SegmentationNet):
     """PCAA segmentation network (Liu et al., "Partial Class Activation Attention for Semantic
     Segmentation", CVPR 2022): :class:`CAAHead` on layer4, DSN auxiliary head on layer3.
 
@@ -194,43 +193,27 @@ class PCAA(nn.Module):
         )
         self.aux_head = None
         if aux_channels is not None:
-            self.aux_head = nn.Sequential(
-                conv_bn_relu(feats["layer3"], int(aux_channels), 3),
-                nn.Dropout2d(float(dropout)),
-                nn.Conv2d(int(aux_channels), int(num_classes), 1),
+            self.aux_head = conv_head(
+                [conv_bn_relu(feats["layer3"], int(aux_channels), 3)],
+                int(aux_channels),
+                int(num_classes),
+                float(dropout),
             )
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor | tuple[torch.Tensor, ...]]:
-        """Segment normalised images ``x`` ``(N, 3, H, W)``.
+    # forward (SegmentationNet): ``{"out": (N, K, H, W)}``; in training mode also
+    # ``"bin_logits"`` (one ``(N, K, b_h, b_w)`` pre-sigmoid partial-CAM bin score map per CAAM,
+    # for the focal loss) and ``"aux"`` (only with an aux head). The parameter groups hold the
+    # CAA and DSN heads in ``head``; the original trained every group at the base lr: pass
+    # ``lr_mults={"backbone": 1, "head": 1}`` to reproduce it.
 
-        Returns:
-            ``{"out": (N, K, H, W)}`` logits, upsampled bilinearly (``align_corners=False``)
-            to the input size. In training mode also ``"aux"`` (DSN logits, same size; only
-            with an aux head) and ``"bin_logits"``: a tuple with one ``(N, K, b_h, b_w)``
-            pre-sigmoid partial-CAM bin score map per CAAM, for the focal loss.
-        """
-        size = x.shape[-2:]
-        d = self.size_divisor
+    def align_input(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` resized up to sides that are multiples of ``size_divisor`` (when they are not)."""
+        size, d = x.shape[-2:], self.size_divisor
         aligned = (math.ceil(size[0] / d) * d, math.ceil(size[1] / d) * d)
         if aligned != tuple(size):
             x = F.interpolate(x, size=aligned, mode="bilinear", align_corners=False)
-        feats = self.backbone.forward_stages(x)
+        return x
+
+    def decode(self, feats: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
         logits, bin_logits = self.head(feats["layer4"])
-        outputs: dict[str, torch.Tensor | tuple[torch.Tensor, ...]] = {
-            "out": _upsample(logits, size)
-        }
-        if self.training:
-            outputs["bin_logits"] = tuple(bin_logits)
-            if self.aux_head is not None:
-                outputs["aux"] = _upsample(self.aux_head(feats["layer3"]), size)
-        return outputs
-
-    def param_groups(self) -> list[dict]:
-        """Trainable parameters split into ``backbone`` (``lr_mult`` 1) and ``head`` (10)
-        groups; the head group holds the CAA head and the DSN head. The original trained every
-        group at the base lr: pass ``lr_mults={"backbone": 1, "head": 1}`` to reproduce it."""
-        return backbone_head_groups(self.backbone, self.head, self.aux_head)
-
-
-def _upsample(logits: torch.Tensor, size: torch.Size) -> torch.Tensor:
-    return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+        return logits, {"bin_logits": tuple(bin_logits)}

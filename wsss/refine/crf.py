@@ -150,6 +150,32 @@ class CRFParams:
             gt_prob=params.get("gt_prob"),
         )
 
+    @classmethod
+    def parse(cls, params: Mapping[str, Any] | CRFParams, key: str = "crf") -> CRFParams:
+        """``params`` itself, or :meth:`from_mapping` of it with ``key`` (where the mapping
+        came from, e.g. ``crf_presets.irn_label``) leading a bad value's one-line error: stages
+        parse their preset once, before any image, not per image."""
+        if isinstance(params, CRFParams):
+            return params
+        try:
+            return cls.from_mapping(params)
+        except ValueError as error:
+            raise ValueError(f"{key}: {error}") from None
+
+    def to_mapping(self) -> dict[str, Any]:
+        """The config mapping :meth:`from_mapping` reads (the stages' manifests record it)."""
+        out: dict[str, Any] = {"unary": self.unary}
+        if self.gt_prob is not None:
+            out["gt_prob"] = self.gt_prob
+        out["gaussian"] = {"sxy": self.gaussian.sxy, "compat": self.gaussian.compat}
+        out["bilateral"] = {
+            "sxy": self.bilateral.sxy,
+            "srgb": self.bilateral.srgb,
+            "compat": self.bilateral.compat,
+        }
+        out["iterations"] = self.iterations
+        return out
+
 
 def softmax_unary(probs: np.ndarray) -> np.ndarray:
     """Unary energy of class scores, pydensecrf ``unary_from_softmax`` semantics.

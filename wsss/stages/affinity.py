@@ -20,9 +20,10 @@ from wsss.data.dataset import VOCSegmentation
 from wsss.data.voc import voc_palette
 from wsss.hashing import config_fingerprint, file_digest
 from wsss.io import load_checkpoint, save_label_png
-from wsss.models import build_affinity_model
+from wsss.models import build_affinity_model, constructor_kwargs
 from wsss.models.backbones import load_pretrained
 from wsss.refine.affinity_labels import irn_confident_labels, psa_confident_labels
+from wsss.refine.crf import CRFParams
 from wsss.refine.walk_labels import irn_walk_label, psa_walk_label
 from wsss.stages.common import (
     DatasetIndex,
@@ -43,7 +44,6 @@ log = logging.getLogger(__name__)
 
 _STEP_LOSSES = {"affinitynet": affinitynet_step_loss, "irn": irn_step_loss}
 METHODS = tuple(_STEP_LOSSES)
-_NON_CTOR_KEYS = ("pretrained", "init_from_cam")
 
 
 def _check_method(method: str) -> None:
@@ -62,7 +62,7 @@ def _one_affinity_label(
     out_dir: Path,
     method: str,
     labels: Mapping,
-    crf: Mapping,
+    crf: CRFParams,
 ) -> None:
     image, cam = load_image_and_cams(root, cam_dir, image_id)
     if method == "irn":
@@ -95,15 +95,17 @@ def run_make_affinity_labels(
     split: str,
     method: str,
     labels: Mapping,
-    crf: Mapping,
+    crf: CRFParams | Mapping,
     processes: int = 1,
 ) -> None:
     """Confident foreground/background labels (255 = unsure) for every image of ``split``.
 
     ``irn``: two label-CRF maps from the ``fg_threshold`` / ``bg_threshold`` planes (IRN);
     ``affinitynet``: softmax-CRF maps of ``[(1 − max cam)^α; cams]`` for α low / high (PSA).
+    A bad ``crf`` (a mapping: a preset of ``crf_presets``) fails here, before any image.
     """
     _check_method(method)
+    crf = CRFParams.parse(crf)
     ids = DatasetIndex(index_path).ids(split)
     with atomic_dir(out_dir) as tmp:
         work = partial(
@@ -113,7 +115,7 @@ def run_make_affinity_labels(
             out_dir=tmp,
             method=method,
             labels=dict(labels),
-            crf=dict(crf),
+            crf=crf,
         )
         for_each_id(work, ids, processes)
         write_manifest(
@@ -123,7 +125,7 @@ def run_make_affinity_labels(
             count=len(ids),
             method=method,
             labels=dict(labels),
-            crf=dict(crf),
+            crf=crf.to_mapping(),
         )
     log.info("wrote %d confident-region labels to %s", len(ids), out_dir)
 
@@ -174,8 +176,7 @@ def run_train_affinity(
     _check_method(method)
     index = DatasetIndex(index_path)
     ids = index.ids(split)
-    kwargs = {k: v for k, v in model.items() if k not in _NON_CTOR_KEYS}
-    net = build_affinity_model(method, **kwargs)
+    net = build_affinity_model(method, **constructor_kwargs(model))
     if model["pretrained"]:
         load_pretrained(net.backbone, model["pretrained"])
     if model["init_from_cam"]:

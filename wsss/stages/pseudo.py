@@ -10,6 +10,7 @@ from pathlib import Path
 
 from wsss.data.voc import voc_palette
 from wsss.io import save_label_png
+from wsss.refine.crf import CRFParams
 from wsss.refine.pseudo_labels import crf_pseudo_label
 from wsss.stages.common import (
     DatasetIndex,
@@ -34,7 +35,7 @@ def _one_pseudo_label(
     root: Path,
     cam_dir: Path,
     bg_threshold: float,
-    crf: Mapping,
+    crf: CRFParams,
     ignore_disagreement: bool,
     num_labels: int | None,
 ) -> None:
@@ -59,7 +60,7 @@ def run_make_pseudo_labels(
     *,
     split: str,
     bg_threshold: float,
-    crf: Mapping,
+    crf: CRFParams | Mapping,
     ignore_disagreement: bool,
     crf_labels: str = "image",
     processes: int = 1,
@@ -70,7 +71,9 @@ def run_make_pseudo_labels(
     (:func:`~wsss.stages.sharding.write_images`).
 
     ``crf_labels``: ``image`` runs the CRF over the image's classes and the background (IRN),
-    ``all`` over every class of the dataset (SMAF's release)."""
+    ``all`` over every class of the dataset (SMAF's release). A bad ``crf`` (a mapping: a preset
+    of ``crf_presets``) fails here, before any image."""
+    crf = CRFParams.parse(crf)
     if crf_labels not in CRF_LABEL_SETS:
         raise ValueError(f"crf_labels must be one of {CRF_LABEL_SETS}, got {crf_labels!r}")
     index = DatasetIndex(index_path)
@@ -80,7 +83,7 @@ def run_make_pseudo_labels(
         root=Path(root),
         cam_dir=Path(cam_dir),
         bg_threshold=bg_threshold,
-        crf=dict(crf),
+        crf=crf,
         ignore_disagreement=ignore_disagreement,
         num_labels=len(index.classes) if crf_labels == "all" else None,
     )
@@ -89,7 +92,7 @@ def run_make_pseudo_labels(
         split=split,
         count=len(ids),
         bg_threshold=bg_threshold,
-        crf=dict(crf),
+        crf=crf.to_mapping(),
         ignore_disagreement=ignore_disagreement,
         crf_labels=crf_labels,
     )

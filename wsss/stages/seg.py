@@ -14,7 +14,7 @@ import torch
 from wsss.data.transforms import normalize_image
 from wsss.hashing import config_fingerprint, file_digest
 from wsss.io import load_image, save_label_png
-from wsss.models import build_seg_model
+from wsss.models import build_seg_model, constructor_kwargs
 from wsss.models.backbones import load_pretrained
 from wsss.models.prediction import multiscale_probs, sliding_window_probs
 from wsss.stages.common import (
@@ -33,11 +33,6 @@ from wsss.utils.amp import autocast, resolve_amp
 __all__ = ["run_train_seg", "run_infer_seg", "run_eval_seg", "seg_loss_fn", "seg_predictor"]
 
 log = logging.getLogger(__name__)
-
-
-# keys of a seg model config that are not constructor arguments (train/infer: the model's
-# overrides of the dataset's seg.train / seg.infer, merged by the workflow)
-_NON_CTOR_KEYS = ("pretrained", "loss", "train", "infer")
 
 # keys of a model's loss entry → the loss: segmentation_loss, or pcaa_loss (+ PCAA's focal term)
 _SEG_LOSS_KEYS = frozenset({"aux_weight", "ohem"})
@@ -119,8 +114,7 @@ def run_train_seg(
     ids = index.ids(split)
     files = index.files(root, split, mask_dir)
     loss_fn = seg_loss_fn(model.get("loss"), terms=True)
-    kwargs = {k: v for k, v in model.items() if k not in _NON_CTOR_KEYS}
-    net = build_seg_model(model_name, num_classes=len(index.classes), **kwargs)
+    net = build_seg_model(model_name, num_classes=len(index.classes), **constructor_kwargs(model))
     if model.get("pretrained"):
         load_pretrained(net.backbone, model["pretrained"])
     fingerprint = config_fingerprint(

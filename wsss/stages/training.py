@@ -13,6 +13,7 @@ from torch.utils.data import Dataset
 import wsss
 from wsss.data.transforms import TrainTransform
 from wsss.io import atomic_path, load_checkpoint, save_checkpoint
+from wsss.settings import TrainSettings
 from wsss.training.distributed import is_main_process
 from wsss.training.loop import SeededDataset, train_steps
 from wsss.training.optim import build_optimizer
@@ -27,7 +28,7 @@ def train_and_save(
     *,
     model_name: str,
     classes: Sequence[str],
-    train: Mapping,
+    train: TrainSettings | Mapping,
     seed: int,
     device: torch.device,
     fingerprint: str,
@@ -52,43 +53,45 @@ def train_and_save(
     ``schedule_steps`` override ``train``'s (CDA's pairs, :func:`train_steps`); ``saved`` is the
     module written to the checkpoint when ``net`` wraps it (SMAF's :class:`SelfTrainer`).
 
-    Training runs with ``train["threads"]`` torch intra-op threads (default 1), whatever the
-    process's own setting, and restores it after: the weights depend on the thread count.
+    ``train``: :class:`~wsss.settings.TrainSettings` (or the mapping they are built
+    from). Training runs with ``train.threads`` torch intra-op threads, whatever the process's
+    own setting, and restores it after: the weights depend on the thread count.
 
     The checkpoint is a plain dict (``model_name``, ``build_kwargs``, ``state_dict``,
     ``classes``, ``wsss_version``) from which :func:`load_model` rebuilds the
     network; the rolling resume checkpoint lives beside it as ``<out_model>.resume``.
 
     Under a process group (:func:`wsss.training.launch.launch`) every rank trains and
-    only rank 0 writes; ``train["sync_bn"]`` (set by the launcher from the config's
+    only rank 0 writes; ``train.sync_bn`` (set by the launcher from the config's
     ``distributed.sync_bn``) converts BatchNorm to SyncBatchNorm.
     """
+    train = TrainSettings.parse(train)
     optimizer = build_optimizer(
         net.param_groups(),
-        name=train["optimizer"],
-        lr=train["lr"],
-        weight_decay=train["weight_decay"],
-        momentum=train["momentum"],
-        lr_mults=train["lr_mults"],
+        name=train.optimizer,
+        lr=train.lr,
+        weight_decay=train.weight_decay,
+        momentum=train.momentum,
+        lr_mults=train.lr_mults,
     )
     # the config's thread count, not the job's cores: the weights depend on it
-    with torch_threads(train.get("threads", 1)):
+    with torch_threads(train.threads):
         history = train_steps(
             model=net,
             dataset=SeededDataset(base, transform or TrainTransform.from_mapping(train), seed),
             loss_fn=loss_fn,
             optimizer=optimizer,
-            steps=steps or train["steps"],
-            batch_size=batch_size or train["batch_size"],
+            steps=steps or train.steps,
+            batch_size=batch_size or train.batch_size,
             schedule_steps=schedule_steps,
             seed=seed,
             device=device,
-            poly_power=train["poly_power"],
+            poly_power=train.poly_power,
             resume_path=f"{out_model}.resume",
             fingerprint=fingerprint,
-            checkpoint_every=train["checkpoint_every"],
-            num_workers=train["num_workers"],
-            sync_bn=bool(train.get("sync_bn", False)),
+            checkpoint_every=train.checkpoint_every,
+            num_workers=train.num_workers,
+            sync_bn=bool(train.sync_bn),
             amp=amp,
             tensorboard_dir=out_tensorboard,
         )

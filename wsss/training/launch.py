@@ -110,15 +110,23 @@ def _reopen_log_files_for_append() -> None:
             root.addHandler(fresh)
 
 
-def run_stage(job: object, fn: Callable, *args: object, device: torch.device, **kwargs) -> None:
-    """Call a training stage from a rule script: in this process, or, when the rule's
-    ``resources.gpu`` is above 1, in one process per GPU (:func:`launch`).
-
-    ``job`` is the script's ``snakemake`` object: ``resources.gpu`` sets the world size,
-    ``params.sync_bn`` (the config's ``distributed.sync_bn``) reaches the stage as
-    ``train["sync_bn"]``, and ``log[0]``/``threads`` the workers' log and threads.
+def run_stage(
+    fn: Callable,
+    *args: object,
+    device: torch.device,
+    gpus: int | None,
+    sync_bn: bool,
+    threads: int,
+    log_path: str | os.PathLike | None,
+    **kwargs,
+) -> None:
+    """Call a training stage ``fn(*args, device=device, **kwargs)`` from a rule script: in this
+    process, or, when ``gpus`` (the rule's ``resources.gpu``; None = 0) is above 1, in one
+    process per GPU (:func:`launch`), which then get ``sync_bn`` (the config's
+    ``distributed.sync_bn``) as ``train["sync_bn"]``, share out ``threads`` and append to
+    ``log_path``.
     """
-    gpus = int(job.resources.get("gpu", 0) or 0)
+    gpus = int(gpus or 0)
     if gpus <= 1:
         fn(*args, device=device, **kwargs)
         return
@@ -130,7 +138,7 @@ def run_stage(job: object, fn: Callable, *args: object, device: torch.device, **
         log.warning("resources gpu=%d on a CPU device: %d gloo processes on CPU", gpus, gpus)
     if "train" not in kwargs:
         raise ValueError(f"{fn.__qualname__} takes no train settings: cannot pass sync_bn")
-    kwargs["train"] = {**kwargs["train"], "sync_bn": bool(getattr(job.params, "sync_bn", False))}
+    kwargs["train"] = {**kwargs["train"], "sync_bn": bool(sync_bn)}
     try:
         launch(
             fn,
@@ -138,8 +146,8 @@ def run_stage(job: object, fn: Callable, *args: object, device: torch.device, **
             kwargs,
             nprocs=gpus,
             device=device,
-            log_path=job.log[0] if job.log else None,
-            threads=job.threads,
+            log_path=log_path,
+            threads=threads,
             seed=kwargs.get("seed"),
         )
     except RuntimeError as error:  # the worker logged its own error: one line here

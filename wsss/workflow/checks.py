@@ -19,6 +19,9 @@ from wsss.workflow.datasets import (
     seg_settings,
     with_sources,
 )
+from wsss.fetch.catalog import ARCHIVES, WEIGHTS
+from wsss.fetch.pretrained import check_pretrained, is_scratch, model_entries
+from wsss.refine.crf import CRFParams
 
 __all__ = [
     "check_cam_methods",
@@ -68,8 +71,7 @@ def check_references(config: Mapping) -> None:
                 f"default_datasets: {name!r} is not a key of datasets ({sorted(datasets)})"
             )
     for preset, params in config["crf_presets"].items():
-        if params["unary"] == "labels" and "gt_prob" not in params:
-            raise ValueError(f"crf_presets.{preset}: unary 'labels' needs gt_prob")
+        CRFParams.parse(params, f"crf_presets.{preset}")  # what the CRF stages will parse
     for ds_name, ds in datasets.items():
         check_seg_infer(ds_name, ds)
         crf_keys = {}
