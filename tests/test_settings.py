@@ -8,7 +8,7 @@ import torch
 
 from wsss.settings import CamInferSettings, SegInferSettings, TrainSettings
 from wsss.training.launch import run_stage
-from wsss.training.loop import config_fingerprint
+from wsss.hashing import config_fingerprint
 
 SECTION = {
     "steps": 450, "batch_size": 16, "optimizer": "adamw", "lr": 0.001, "momentum": 0.9,

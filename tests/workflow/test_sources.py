@@ -19,7 +19,8 @@ def _config(root: Path | None, **spec) -> dict:
         "labels_file": "cls_labels.csv",
         "saliency_source": None,
         "saliency_dir": "SALImages",
-        "cam_methods": {"smaf": {"loss": {"denoise": "none"}}},
+        "cam": {"loss": None},
+        "cam_methods": {"eps": {"loss": {"tau": 0.4, "lam": 0.5}}, "smaf": {"loss": {"denoise": "none"}}},
         **spec,
     }
     return {

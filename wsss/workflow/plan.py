@@ -127,8 +127,9 @@ class Plan:
         """Whether the run's CAM method learns from saliency maps, as its registry entry says
         for its loss settings (EPS; SMAF with prototype+saliency denoising). The one place the
         workflow decides it."""
-        method = self.cam_method(run)
-        return CAM_METHODS[method].needs_saliency(self.cam_settings(dataset, run, "loss"))
+        entry = CAM_METHODS[self.cam_method(run)]
+        loss = self.cam_settings(dataset, run, "loss") if entry.takes_loss else None
+        return entry.needs_saliency(loss)
 
     def saliency_dir(self, dataset: str, run: str) -> str | None:
         """The dataset's saliency folder for a run that needs saliency maps, else None.
