@@ -151,10 +151,17 @@ def _canonical(family: str) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def _shape_mask(
-    family: str, h: int, w: int, rng: np.random.Generator, size: float, aspect: float
+    family: str,
+    h: int,
+    w: int,
+    rng: np.random.Generator,
+    size: float,
+    aspect: float,
+    shape: tuple[np.ndarray, np.ndarray | None] | None = None,
 ) -> np.ndarray:
-    """Random pose of a shape whose longest extent is ``size`` px, fully inside the image."""
-    outline, hole = _canonical(family)
+    """Random pose of a shape whose longest extent is ``size`` px, fully inside the image
+    (``shape``: an ``(outline, hole)`` to use instead of the family's, as the corpus does)."""
+    outline, hole = _canonical(family) if shape is None else shape
     theta = rng.uniform(0, 2 * np.pi)
     rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
 
