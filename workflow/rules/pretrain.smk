@@ -14,10 +14,6 @@ for _name, _spec in DATASETS.items():
         raise WorkflowError(f"config: {error}") from None
 
 
-def pretrain_backbone_config(wildcards):
-    return DATASETS[wildcards.dataset]["pretrain"]["backbones"][wildcards.backbone]
-
-
 rule make_pretrain_corpus:
     output:
         f"{R}/pretrain/corpus.npz",
@@ -45,7 +41,7 @@ rule pretrain_backbone:
         dataset="|".join(map(re.escape, PRETRAIN_DATASETS)) or "(?!)",
         backbone="|".join(map(re.escape, PRETRAIN_BACKBONES)) or "(?!)",
     params:
-        backbone=pretrain_backbone_config,
+        backbone=lambda w: DATASETS[w.dataset]["pretrain"]["backbones"][w.backbone],
         train=section("pretrain", "train"),
         seed=section("pretrain", "seed"),
         holdout=section("pretrain", "holdout"),
