@@ -160,7 +160,8 @@ def test_occluders_hide_parts_of_objects() -> None:
 
 
 @pytest.mark.parametrize(
-    ("knob", "value"), [("body_parts", 0), ("body_parts", 2.5), ("edge_blend", -1.0), ("occluders", 50)]
+    ("knob", "value"),
+    [("body_parts", 0), ("body_parts", 2.5), ("edge_blend", -1.0), ("occluders", 50)],
 )
 def test_refusals(knob: str, value: float, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=f"invalid synthetic-data parameter {knob}="):

@@ -168,8 +168,10 @@ def read_corpus(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, list[s
         ValueError: naming ``path`` when the labels do not fit the images or the class list.
     """
     with np.load(path, allow_pickle=False) as data:
-        images, labels, names = data["images"], data["labels"], [str(n) for n in data["class_names"]]
-    if images.ndim != 4 or len(images) != len(labels) or labels.min() < 0 or labels.max() >= len(names):
+        images, labels = data["images"], data["labels"]
+        names = [str(n) for n in data["class_names"]]
+    fits = images.ndim == 4 and len(images) == len(labels)
+    if not fits or labels.min() < 0 or labels.max() >= len(names):
         raise ValueError(
             f"corpus {path}: {len(images)} images, {len(labels)} labels in "
             f"{labels.min()}..{labels.max()} for {len(names)} classes do not fit"

@@ -1,4 +1,4 @@
-"""Pre-training stages of the ImageNet stand-in: write the shape corpus; train one backbone on it."""
+"""Pre-training stages of the ImageNet stand-in: the shape corpus; one backbone trained on it."""
 
 from __future__ import annotations
 

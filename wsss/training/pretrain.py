@@ -66,9 +66,9 @@ class BackboneClassifier(nn.Module):
 
     def weights(self) -> dict[str, torch.Tensor]:
         """The torchvision-layout state dict: backbone keys, then ``fc.weight``/``fc.bias``."""
-        state = {k: v.detach().cpu().contiguous() for k, v in self.backbone.state_dict().items()}
-        state.update({f"fc.{k}": v.detach().cpu().contiguous() for k, v in self.fc.state_dict().items()})
-        return state
+        state = {k: v for k, v in self.backbone.state_dict().items()}
+        state.update({f"fc.{k}": v for k, v in self.fc.state_dict().items()})
+        return {k: v.detach().cpu().contiguous() for k, v in state.items()}
 
 
 class CorpusSamples(Dataset):
