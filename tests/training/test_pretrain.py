@@ -103,3 +103,24 @@ def test_a_killed_run_resumes_to_the_same_weights(
 def test_only_resnet_backbones() -> None:
     with pytest.raises(ValueError, match="pretrain_backbone trains resnet backbones only"):
         pretrain.pretraining_backbone({"name": "resnet38"})
+
+
+def test_every_synth_voc_recipe_accepts_its_stand_in_weights() -> None:
+    """Each model of config.yaml's synth_voc that names a stand-in file gets, from the backbone
+    entry that writes it, a state dict its own backbone (stride, dilation, BN as the recipe)
+    accepts key for key."""
+    import yaml
+
+    from tests.workflow.conftest import REPO
+    from wsss.fetch.pretrained import model_entries
+    from wsss.models.backbones import check_state_dict
+
+    spec = yaml.safe_load((REPO / "config.yaml").read_text())["datasets"]["synth_voc"]
+    backbones = spec["pretrain"]["backbones"]
+    checked = 0
+    for key, model in model_entries(spec, "datasets.synth_voc"):
+        name = Path(model["pretrained"]).stem
+        weights = pretrain.BackboneClassifier(backbones[name], num_classes=5).weights()
+        check_state_dict(backbone_from_config(model["backbone"]), weights, key)
+        checked += 1
+    assert checked == 9  # cam, seam, cpn, eps, irn, affinitynet, deeplab, ccnet, pcaa
