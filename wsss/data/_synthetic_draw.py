@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from wsss.data._synthetic_saliency import imitate_saliency
+from wsss.data._synthetic_voc import active, blend_edges, occluder_mask, styled_object
 
 __all__ = ["SHAPE_FAMILIES", "BACKGROUND_TEXTURES", "draw_image"]
 
@@ -150,10 +151,17 @@ def _canonical(family: str) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def _shape_mask(
-    family: str, h: int, w: int, rng: np.random.Generator, size: float, aspect: float
+    family: str,
+    h: int,
+    w: int,
+    rng: np.random.Generator,
+    size: float,
+    aspect: float,
+    shape: tuple[np.ndarray, np.ndarray | None] | None = None,
 ) -> np.ndarray:
-    """Random pose of a shape whose longest extent is ``size`` px, fully inside the image."""
-    outline, hole = _canonical(family)
+    """Random pose of a shape whose longest extent is ``size`` px, fully inside the image
+    (``shape``: an ``(outline, hole)`` to use instead of the family's, as the corpus does)."""
+    outline, hole = _canonical(family) if shape is None else shape
     theta = rng.uniform(0, 2 * np.pi)
     rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
 
@@ -273,14 +281,29 @@ def draw_image(
     img = _background(bg_name, rng, h, w)
     _add_clutter(img, rng, p["clutter"])
     label = np.zeros((h, w), np.uint8)
+    knobs = active(p)  # None: synth's own drawing, untouched (same random draws, same bytes)
     for o in objects:  # later objects occlude earlier ones
-        img = np.where(
-            o["mask"][..., None],
-            _body(rng, o["mask"], p["body_contrast"], o["class"], p["body_tint"]),
-            img,
-        )
-        img = np.where(o["part"][..., None], _part_texture(o["class"], rng, h, w), img)
+        if knobs is None:
+            img = np.where(
+                o["mask"][..., None],
+                _body(rng, o["mask"], p["body_contrast"], o["class"], p["body_tint"]),
+                img,
+            )
+            img = np.where(o["part"][..., None], _part_texture(o["class"], rng, h, w), img)
+        else:
+            part_texture = _part_texture(o["class"], rng, h, w)
+            obj = styled_object(
+                rng, o["mask"], o["part"], part_texture, _BODY_TINTS[o["class"]], p, knobs
+            )
+            img = blend_edges(obj, img, o["mask"], knobs["edge_blend"])
         label[o["mask"]] = o["class"] + 1
+    if knobs is not None and knobs["occluders"] > 0:
+        occluded = occluder_mask(rng, h, w, knobs["occluders"])
+        cover = _background(BACKGROUND_TEXTURES[int(rng.integers(nbg))], rng, h, w)
+        img = np.where(occluded[..., None], 0.8 * cover, img)  # darker than the scene behind
+        label[occluded] = 0
+        for o in objects:
+            o["vis"] &= ~occluded
     records = [
         {
             "class": p["fg_class_names"][o["class"]],

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from wsss.data._synthetic_draw import BACKGROUND_TEXTURES, SHAPE_FAMILIES, draw_image
+from wsss.data._synthetic_voc import NEUTRAL, check_knobs
 from wsss.data.voc import voc_palette, write_image_labels
 from wsss.io import save_label_png, write_ids, write_json
 
@@ -99,6 +100,10 @@ def generate(
     noise_std: float = 3.0,
     jpeg_quality: int = 95,
     saliency_noise: float = 0.5,
+    body_parts: int = 1,
+    body_texture: float = 0.0,
+    edge_blend: float = 0.0,
+    occluders: float = 0.0,
     overwrite: bool = False,
 ) -> None:
     """Write a synthetic VOC-format WSSS benchmark under ``root`` (deterministic in all arguments).
@@ -148,6 +153,17 @@ def generate(
             from: 0 = the blurred ground-truth foreground; larger values miss small objects and
             fire on busy background texture more
             (:func:`wsss.data._synthetic_saliency.imitate_saliency`).
+        body_parts: **VOC-like extent** — the body is split into this many regions (a Voronoi
+            split around random body pixels), each a mid-tone colour of a palette shared by all
+            classes with its own texture; 1 (neutral) keeps ``synth``'s one bright body.
+        body_texture: **VOC-like extent** — peak-to-peak amplitude (fraction of 255) of each
+            body region's random texture (noise, stripes, checker or blotches).
+        edge_blend: **low-contrast edges** — width (px) of a linear ramp over which an object
+            fades into what lies behind it at its outline (its label keeps the full extent).
+        occluders: **occlusion** — mean number (Poisson) of background-labelled bars and blobs
+            painted in front of the objects; they reduce each object's visible area.
+        The four VOC-like knobs run only when one differs from its neutral value; knobs at their
+        neutral value are left out of ``synthetic.json``, so ``synth`` trees stay byte-identical.
         overwrite: replace an existing ``root``; otherwise an existing ``root`` is an error.
 
     Raises:
@@ -175,6 +191,14 @@ def generate(
         "jpeg_quality": int(jpeg_quality),
         "saliency_noise": float(saliency_noise),
     }
+    knobs = {
+        "body_parts": body_parts,
+        "body_texture": body_texture,
+        "edge_blend": edge_blend,
+        "occluders": occluders,
+    }
+    check_knobs(knobs)
+    p.update({key: value for key, value in knobs.items() if value != NEUTRAL[key]})
     _check(p)
     root = Path(root)
     if root.exists() and not overwrite:

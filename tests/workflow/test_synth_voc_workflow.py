@@ -1,0 +1,59 @@
+"""synth_voc's DAG: the ImageNet stand-in is pre-trained before any model that starts from it."""
+
+from __future__ import annotations
+
+import pytest
+
+from wsss.fetch.stand_in import check_stand_in, stand_in_path
+
+IRN = {"supervision": "weak", "cams_from": "baseline", "refine": "irn", "seg_model": "deeplab"}
+
+
+def test_dry_run_pretrains_each_backbone_first(tmp_path, workflow):
+    overlay = workflow.overlay(tmp_path / "irn.yaml", {"experiments": {"irn": IRN}})
+    result = workflow.run(
+        tmp_path, "-n", "--cores", "2", "results/synth_voc/miou.csv", "--configfile", str(overlay)
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    jobs = workflow.jobs(result.stdout)
+    rules = [rule for rule, _ in jobs]
+    assert rules.count("make_pretrain_corpus") == 1
+    pretrained = sorted(
+        block.split("output: ")[1].split(",")[0]
+        for rule, block in jobs
+        if rule == "pretrain_backbone"
+    )
+    assert pretrained == [
+        "results/synth_voc/pretrain/resnet10_w16.pth",
+        "results/synth_voc/pretrain/resnet10_w24.pth",
+        "results/synth_voc/pretrain/resnet10_w24_deep.pth",
+    ]
+    trainers = [(r, b) for r, b in jobs if r in ("train_cam", "train_seg", "train_affinity")]
+    assert {r for r, _ in trainers} == {"train_cam", "train_seg", "train_affinity"}
+    for rule, block in trainers:
+        inputs = block.split("input: ")[1].split("\n")[0]
+        assert "results/synth_voc/pretrain/" in inputs, (rule, inputs)
+        assert "Input files updated by another job" in block
+
+
+def test_stand_in_references_are_checked() -> None:
+    backbone = {"name": "resnet", "depth": 10, "output_stride": 32, "base_width": 16}
+    spec = {
+        "pretrain": {"backbones": {"r10": backbone}},
+        "cam": {"model": {"backbone": {**backbone, "output_stride": 8, "frozen_bn": True},
+                          "pretrained": stand_in_path("d", "r10")}},
+    }  # fmt: skip
+    check_stand_in("d", spec)  # same architecture: stride and BN change no keys
+    spec["cam"]["model"]["pretrained"] = stand_in_path("d", "r18")
+    with pytest.raises(ValueError) as info:
+        check_stand_in("d", spec)
+    assert str(info.value) == (
+        "datasets.d.cam.model.pretrained: results/d/pretrain/r18.pth is written by no "
+        "datasets.d.pretrain.backbones entry (it has ['r10'])"
+    )
+    spec["cam"]["model"] = {
+        "backbone": {**backbone, "base_width": 24},
+        "pretrained": stand_in_path("d", "r10"),
+    }
+    with pytest.raises(ValueError, match="r10.pth holds a .*'base_width': 16.* the model's is .*24"):
+        check_stand_in("d", spec)
