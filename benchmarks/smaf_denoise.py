@@ -22,9 +22,9 @@ import torch
 import yaml
 from snakemake.utils import validate
 
-from wsss.workflow.datasets import with_train_defaults
 from wsss.stages.cam import run_eval_cam, run_infer_cam
 from wsss.stages.smaf import run_train_smaf
+from wsss.workflow.datasets import with_train_defaults
 
 REPO = Path(__file__).resolve().parents[1]
 VARIANTS = ("none", "prototype", "prototype+saliency")

@@ -21,10 +21,10 @@ import torch
 import yaml
 
 from wsss.data import synthetic
-from wsss.workflow.datasets import with_train_defaults
 from wsss.io import load_checkpoint
 from wsss.stages.dataset import run_check_dataset
 from wsss.stages.seg import run_train_seg
+from wsss.workflow.datasets import with_train_defaults
 
 REPO = Path(__file__).resolve().parents[1]
 

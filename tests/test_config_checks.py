@@ -119,8 +119,11 @@ def test_nested_unknown_key_found_in_config_yaml(tmp_path):
     base.write_text("report:\n  gallery_images: 2\n  galery: 3\n")
     config = copy.deepcopy(CONFIG)
     config["report"]["galery"] = 3
-    with pytest.raises(ValueError, match=rf"^{base}:3: unknown key report.galery \(allowed in "
-                       r"report: gallery_images\)$"):
+    with pytest.raises(
+        ValueError,
+        match=rf"^{base}:3: unknown key report.galery \(allowed in "
+        r"report: gallery_images\)$",
+    ):
         check_schema(config, SCHEMA, [base, tmp_path / "absent.yaml"])
 
 
@@ -156,8 +159,11 @@ def test_key_line_follows_the_path(tmp_path):
 def test_empty_overlay_section_refused(tmp_path):
     overlay = tmp_path / "o.yaml"
     overlay.write_text("report: {gallery_images: 2}\nexperiments: {}\n")
-    with pytest.raises(ValueError, match=rf"^{overlay}:2: experiments: {{}} changes nothing .*"
-                       r"datasets.<name>.experiments$"):
+    with pytest.raises(
+        ValueError,
+        match=rf"^{overlay}:2: experiments: {{}} changes nothing .*"
+        r"datasets.<name>.experiments$",
+    ):
         check_empty_overlay_sections(CONFIG, [overlay])
     overlay.write_text("datasets:\n  synth:\n    cam: {}\n")
     with pytest.raises(ValueError, match=rf"^{overlay}:3: datasets.synth.cam: {{}} changes"):

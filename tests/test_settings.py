@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from wsss.hashing import config_fingerprint
 from wsss.settings import CamInferSettings, SegInferSettings, TrainSettings
 from wsss.training.launch import run_stage
-from wsss.hashing import config_fingerprint
 
 SECTION = {
     "steps": 450, "batch_size": 16, "optimizer": "adamw", "lr": 0.001, "momentum": 0.9,

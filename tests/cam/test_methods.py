@@ -13,7 +13,6 @@ import torch
 import yaml
 
 from wsss.cam.methods import CAM_METHODS, get_method
-from wsss.workflow.datasets import with_train_defaults
 from wsss.models import CAM_MODELS
 from wsss.training.cam_steps import (
     cpn_step_loss,
@@ -21,6 +20,7 @@ from wsss.training.cam_steps import (
     multilabel_step_loss,
     seam_step_loss,
 )
+from wsss.workflow.datasets import with_train_defaults
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())

@@ -42,7 +42,7 @@ def test_each_image_shows_its_class_colours(corpus: Path) -> None:
         fill_a, fill_b, cap = (np.array(c) for c in CORPUS_PALETTES[palette])
         px = image.reshape(-1, 3).astype(np.int64)
 
-        def share(colour: np.ndarray) -> float:
+        def share(colour: np.ndarray, px: np.ndarray = px) -> float:
             return float((np.abs(px - colour).max(1) <= 14).mean())
 
         assert share(cap) >= 0.005

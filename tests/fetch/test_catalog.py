@@ -9,9 +9,9 @@ import pytest
 import yaml
 from torchvision.models import ResNet50_Weights
 
-from wsss.workflow.checks import check_fetch_config
 from wsss.fetch.catalog import WEIGHTS, imagenet_name, resolve_source
 from wsss.fetch.pretrained import model_entries, pretrained_file
+from wsss.workflow.checks import check_fetch_config
 
 CONFIG = yaml.safe_load((Path(__file__).resolve().parents[2] / "config.yaml").read_text())
 

@@ -14,8 +14,8 @@ import yaml
 from snakemake.utils import update_config
 
 from wsss.cam.methods import get_method
-from wsss.workflow.datasets import with_train_defaults
 from wsss.models import build_affinity_model, build_cam_model, build_seg_model, constructor_kwargs
+from wsss.workflow.datasets import with_train_defaults
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = yaml.safe_load((REPO / "config.yaml").read_text())

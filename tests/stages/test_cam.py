@@ -13,11 +13,11 @@ import torch
 from PIL import Image
 
 from tests.oracles import (
+    naive_bilinear,
     naive_cam_label,
     naive_confusion,
     naive_ious,
     naive_miou,
-    naive_bilinear,
     naive_release_cams,
 )
 from tests.stages.conftest import (
@@ -301,6 +301,7 @@ def test_seam_loss_takes_every_term_at_each_views_input_size(monkeypatch) -> Non
     cam_steps.seam_step_loss(_FixedMaps(), {"image": x, "labels": torch.ones(2, 2)}, view_scale=0.3)
     ((cam1, rv1, cam2, rv2, _labels),) = seen
     small = naive_bilinear(x.numpy(), (6, 6), align_corners=True)
+
     def pool4(v):  # ceil-mode 4×4 average pools, written out
         h, w = v.shape[-2:]
         rows = [
@@ -324,7 +325,14 @@ def test_infer_cam_rejects_an_unknown_procedure(
 ) -> None:
     with pytest.raises(ValueError, match=r"infer\.procedure must be one of \('irn', 'release'\)"):
         run_infer_cam(
-            synth_index, synth_root, cam_model, tmp_path / "m", split="val", scales=[1.0],
-            flip=False, device=CPU, procedure="bicubic",
+            synth_index,
+            synth_root,
+            cam_model,
+            tmp_path / "m",
+            split="val",
+            scales=[1.0],
+            flip=False,
+            device=CPU,
+            procedure="bicubic",
         )
     assert not (tmp_path / "m").exists()

@@ -12,7 +12,9 @@ import pytest
 from wsss.stages.cost import benchmark_entries, cost_table, read_benchmark, run_collect_cost
 
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time"
-EXTENDED = HEADER + "\tjobid\trule_name\twildcards\tparams\tthreads\tcpu_usage\tresources\tinput_size_mb"
+EXTENDED = (
+    HEADER + "\tjobid\trule_name\twildcards\tparams\tthreads\tcpu_usage\tresources\tinput_size_mb"
+)
 
 
 def _write(path: Path, *lines: str) -> Path:

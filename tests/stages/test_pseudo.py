@@ -192,8 +192,15 @@ def test_make_pseudo_labels_crf_label_set(tmp_path: Path, monkeypatch, crf_label
     write_tree(root, index_path, classes=CLASSES4, split="train", images=images)
     out = tmp_path / "pseudo"
     run_make_pseudo_labels(
-        index_path, root, root / "cams", out, split="train", bg_threshold=0.4,
-        crf=CRF_NO_ITER["labels"], ignore_disagreement=False, crf_labels=crf_labels,
+        index_path,
+        root,
+        root / "cams",
+        out,
+        split="train",
+        bg_threshold=0.4,
+        crf=CRF_NO_ITER["labels"],
+        ignore_disagreement=False,
+        crf_labels=crf_labels,
     )
     assert seen == [num_labels] * len(images)
     for image_id, spec in images.items():
@@ -205,8 +212,14 @@ def test_make_pseudo_labels_crf_label_set(tmp_path: Path, monkeypatch, crf_label
 def test_make_pseudo_labels_rejects_an_unknown_label_set(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"crf_labels must be one of \('image', 'all'\)"):
         run_make_pseudo_labels(
-            tmp_path / "index.json", tmp_path, tmp_path / "cams", tmp_path / "out",
-            split="train", bg_threshold=0.4, crf=CRF_NO_ITER["labels"],
-            ignore_disagreement=False, crf_labels="voc",
+            tmp_path / "index.json",
+            tmp_path,
+            tmp_path / "cams",
+            tmp_path / "out",
+            split="train",
+            bg_threshold=0.4,
+            crf=CRF_NO_ITER["labels"],
+            ignore_disagreement=False,
+            crf_labels="voc",
         )
     assert not (tmp_path / "out").exists()

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+
 from tests.oracles import naive_bilinear
 from wsss.training.cam_losses import (
     cpn_loss,

@@ -114,7 +114,9 @@ def test_seam_step_feeds_the_crop_and_its_ac_true_downscaled_copy(view_scale):
     expected = seam_loss(cam1, rv1, cam2, rv2, batch["labels"])
     assert set(got) == {"cls", "er", "ecr", "rvmin", "loss"}
     for key, value in expected.items():
-        assert float(got[key].detach()) == pytest.approx(float(value.detach()), rel=1e-9, abs=1e-12), key
+        assert float(got[key].detach()) == pytest.approx(
+            float(value.detach()), rel=1e-9, abs=1e-12
+        ), key
 
 
 def test_cpn_step_masks_the_views_and_upsamples_their_maps_to_the_crop():
@@ -136,7 +138,9 @@ def test_cpn_step_masks_the_views_and_upsamples_their_maps_to_the_crop():
     expected = cpn_loss(maps, batch["labels"], ratio)
     assert set(got) == {"cls", "tcp", "cpcr", "loss"}
     for key, value in expected.items():
-        assert float(got[key].detach()) == pytest.approx(float(value.detach()), rel=1e-9, abs=1e-12), key
+        assert float(got[key].detach()) == pytest.approx(
+            float(value.detach()), rel=1e-9, abs=1e-12
+        ), key
 
 
 def test_eps_step_passes_logits_saliency_and_settings():

@@ -20,7 +20,10 @@ def _config(root: Path | None, **spec) -> dict:
         "saliency_source": None,
         "saliency_dir": "SALImages",
         "cam": {"loss": None},
-        "cam_methods": {"eps": {"loss": {"tau": 0.4, "lam": 0.5}}, "smaf": {"loss": {"denoise": "none"}}},
+        "cam_methods": {
+            "eps": {"loss": {"tau": 0.4, "lam": 0.5}},
+            "smaf": {"loss": {"denoise": "none"}},
+        },
         **spec,
     }
     return {

@@ -55,5 +55,7 @@ def test_stand_in_references_are_checked() -> None:
         "backbone": {**backbone, "base_width": 24},
         "pretrained": stand_in_path("d", "r10"),
     }
-    with pytest.raises(ValueError, match="r10.pth holds a .*'base_width': 16.* the model's is .*24"):
+    with pytest.raises(
+        ValueError, match="r10.pth holds a .*'base_width': 16.* the model's is .*24"
+    ):
         check_stand_in("d", spec)

@@ -260,7 +260,12 @@ def test_export_verify_round_trip_and_tampering(tiny_run, workflow, tmp_path):
     assert not (received / "baseline.verified").exists()
 
 
-TRAINING = {"train_cam": "cam", "train_smaf": "cam", "train_affinity": "affinity", "train_seg": "seg"}
+TRAINING = {
+    "train_cam": "cam",
+    "train_smaf": "cam",
+    "train_affinity": "affinity",
+    "train_seg": "seg",
+}
 
 
 def test_every_job_left_its_cost_and_training_its_event_file(tiny_run, tiny_rerun):

@@ -11,23 +11,24 @@ rule make_affinity_labels:
         cams=source_file(None, "cam_maps"),
     output:
         directory(run_path("affinity_labels")),
+    log:
+        "logs/make_affinity_labels/{dataset}/{experiment}.log",
+    benchmark:
+        benchmark_path("make_affinity_labels")
     wildcard_constraints:
         experiment=PLAN.run_pattern(lambda spec: spec.get("refine") in ("affinitynet", "irn")),
+    priority: CAM_CHAIN_PRIORITY
+    conda:
+        "../../envs/wsss.yaml"
+    threads: all_cores
+    resources:
+        **rule_resources("make_affinity_labels"),
     params:
         root=section("root"),
         split=section("stage_splits", "train"),
         method=lambda wildcards: PLAN.spec(wildcards.experiment)["refine"],
         labels=affinity_section("labels"),
         crf=per_run(PLAN.affinity_crf_preset),
-    threads: all_cores
-    priority: CAM_CHAIN_PRIORITY
-    resources: **rule_resources("make_affinity_labels")
-    conda:
-        "../../envs/wsss.yaml"
-    benchmark:
-        benchmark_path("make_affinity_labels")
-    log:
-        "logs/make_affinity_labels/{dataset}/{experiment}.log",
     script:
         "../scripts/make_affinity_labels.py"
 
@@ -40,8 +41,18 @@ rule train_affinity:
     output:
         model=run_path("affinity_model"),
         loss_log=run_path("affinity_log"),
+    log:
+        "logs/train_affinity/{dataset}/{experiment}.log",
+    benchmark:
+        benchmark_path("train_affinity")
     wildcard_constraints:
         experiment=PLAN.run_pattern(lambda spec: spec.get("refine") in ("affinitynet", "irn")),
+    priority: CAM_CHAIN_PRIORITY
+    conda:
+        "../../envs/wsss.yaml"
+    threads: training_cores("train_affinity", affinity_section("train"))
+    resources:
+        **rule_resources("train_affinity"),
     params:
         root=section("root"),
         split=section("stage_splits", "train"),
@@ -52,15 +63,6 @@ rule train_affinity:
         seed=per_run(PLAN.run_seed),
         device=section("device"),
         sync_bn=config["distributed"]["sync_bn"],
-    threads: training_cores("train_affinity", affinity_section("train"))
-    priority: CAM_CHAIN_PRIORITY
-    resources: **rule_resources("train_affinity")
-    conda:
-        "../../envs/wsss.yaml"
-    benchmark:
-        benchmark_path("train_affinity")
-    log:
-        "logs/train_affinity/{dataset}/{experiment}.log",
     script:
         "../scripts/train_affinity.py"
 
@@ -72,22 +74,23 @@ rule random_walk:
         model=run_path("affinity_model"),
     output:
         directory(sharded_output("pseudo_labels")),
+    log:
+        sharded_log("pseudo_labels", "random_walk"),
+    benchmark:
+        sharded_benchmark("pseudo_labels", "random_walk")
     wildcard_constraints:
         experiment=PLAN.run_pattern(lambda spec: spec.get("refine") in ("affinitynet", "irn")),
+    priority: CAM_CHAIN_PRIORITY
+    conda:
+        "../../envs/wsss.yaml"
+    threads: all_cores
+    resources:
+        **rule_resources("random_walk"),
     params:
         root=section("root"),
         split=section("stage_splits", "train"),
         method=lambda wildcards: PLAN.spec(wildcards.experiment)["refine"],
         walk=affinity_section("walk"),
         device=section("device"),
-    threads: all_cores
-    priority: CAM_CHAIN_PRIORITY
-    resources: **rule_resources("random_walk")
-    conda:
-        "../../envs/wsss.yaml"
-    benchmark:
-        sharded_benchmark("pseudo_labels", "random_walk")
-    log:
-        sharded_log("pseudo_labels", "random_walk"),
     script:
         "../scripts/random_walk.py"

@@ -14,8 +14,18 @@ rule train_cam:
     output:
         model=run_path("cam_model"),
         loss_log=run_path("cam_log"),
+    log:
+        "logs/train_cam/{dataset}/{experiment}.log",
+    benchmark:
+        benchmark_path("train_cam")
     wildcard_constraints:
         experiment=PLAN.run_pattern(lambda spec: spec.get("cam_method") != "smaf"),
+    priority: CAM_CHAIN_PRIORITY
+    conda:
+        "../../envs/wsss.yaml"
+    threads: 1
+    resources:
+        **rule_resources("train_cam"),
     params:
         root=section("root"),
         split=section("stage_splits", "train"),
@@ -28,15 +38,6 @@ rule train_cam:
         seed=per_run(PLAN.run_seed),
         device=section("device"),
         sync_bn=config["distributed"]["sync_bn"],
-    threads: 1
-    priority: CAM_CHAIN_PRIORITY
-    resources: **rule_resources("train_cam")
-    conda:
-        "../../envs/wsss.yaml"
-    benchmark:
-        benchmark_path("train_cam")
-    log:
-        "logs/train_cam/{dataset}/{experiment}.log",
     script:
         "../scripts/train_cam.py"
 
@@ -47,20 +48,21 @@ rule make_instance_bank:
         masks=source_file("instances_from", "pseudo_masks"),
     output:
         directory(run_path("cda_bank")),
+    log:
+        "logs/make_instance_bank/{dataset}/{experiment}.log",
+    benchmark:
+        benchmark_path("make_instance_bank")
     wildcard_constraints:
         experiment=PLAN.run_pattern(lambda spec: spec.get("augment") == "cda"),
+    priority: CAM_CHAIN_PRIORITY
+    conda:
+        "../../envs/wsss.yaml"
+    resources:
+        **rule_resources("make_instance_bank"),
     params:
         root=section("root"),
         split=section("stage_splits", "train"),
         ratio_range=section("cda", "ratio_range"),
-    priority: CAM_CHAIN_PRIORITY
-    resources: **rule_resources("make_instance_bank")
-    conda:
-        "../../envs/wsss.yaml"
-    benchmark:
-        benchmark_path("make_instance_bank")
-    log:
-        "logs/make_instance_bank/{dataset}/{experiment}.log",
     script:
         "../scripts/make_instance_bank.py"
 
@@ -74,8 +76,18 @@ rule train_smaf:
     output:
         model=run_path("cam_model"),
         loss_log=run_path("cam_log"),
+    log:
+        "logs/train_smaf/{dataset}/{experiment}.log",
+    benchmark:
+        benchmark_path("train_smaf")
     wildcard_constraints:
         experiment=PLAN.run_pattern(lambda spec: spec.get("cam_method") == "smaf"),
+    priority: CAM_CHAIN_PRIORITY
+    conda:
+        "../../envs/wsss.yaml"
+    threads: 1
+    resources:
+        **rule_resources("train_smaf"),
     params:
         root=section("root"),
         split=section("stage_splits", "train"),
@@ -85,15 +97,6 @@ rule train_smaf:
         seed=per_run(PLAN.run_seed),
         device=section("device"),
         sync_bn=config["distributed"]["sync_bn"],
-    threads: 1
-    priority: CAM_CHAIN_PRIORITY
-    resources: **rule_resources("train_smaf")
-    conda:
-        "../../envs/wsss.yaml"
-    benchmark:
-        benchmark_path("train_smaf")
-    log:
-        "logs/train_smaf/{dataset}/{experiment}.log",
     script:
         "../scripts/train_smaf.py"
 
@@ -104,20 +107,21 @@ rule infer_cam:
         model=run_path("cam_model"),
     output:
         directory(sharded_output("infer_cam")),
+    log:
+        sharded_log("infer_cam", "infer_cam"),
+    benchmark:
+        sharded_benchmark("infer_cam", "infer_cam")
+    priority: CAM_CHAIN_PRIORITY
+    conda:
+        "../../envs/wsss.yaml"
+    threads: 1
+    resources:
+        **rule_resources("infer_cam"),
     params:
         root=section("root"),
         split=section("stage_splits", "train"),
         infer=cam_settings("infer"),
         device=section("device"),
-    threads: 1
-    priority: CAM_CHAIN_PRIORITY
-    resources: **rule_resources("infer_cam")
-    conda:
-        "../../envs/wsss.yaml"
-    benchmark:
-        sharded_benchmark("infer_cam", "infer_cam")
-    log:
-        sharded_log("infer_cam", "infer_cam"),
     script:
         "../scripts/infer_cam.py"
 
@@ -129,18 +133,19 @@ rule eval_cam:
     output:
         metrics=run_path("cam_metrics"),
         curve=run_path("cam_curve"),
+    log:
+        "logs/eval_cam/{dataset}/{experiment}.log",
+    benchmark:
+        benchmark_path("eval_cam")
+    conda:
+        "../../envs/wsss.yaml"
+    resources:
+        **rule_resources("eval_cam"),
     params:
         root=section("root"),
         split=section("stage_splits", "eval_train"),
         gt_dir=per_dataset(PLAN.split_masks, "eval_train"),
         eval=section("cam", "eval"),
         bg_threshold=per_run(PLAN.cam_bg_threshold, ("cam", "eval")),
-    resources: **rule_resources("eval_cam")
-    conda:
-        "../../envs/wsss.yaml"
-    benchmark:
-        benchmark_path("eval_cam")
-    log:
-        "logs/eval_cam/{dataset}/{experiment}.log",
     script:
         "../scripts/eval_cam.py"

@@ -21,13 +21,14 @@ rule collect_cost:
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "figure": "cost.csv"},
         ),
+    log:
+        "logs/collect_cost/{dataset}.log",
+    conda:
+        "../../envs/wsss.yaml"
+    resources:
+        **rule_resources("collect_cost"),
     params:
         benchmarks=lambda wildcards: dataset_path("benchmarks", wildcards.dataset),
         generation=generation_benchmarks,
-    resources: **rule_resources("collect_cost")
-    conda:
-        "../../envs/wsss.yaml"
-    log:
-        "logs/collect_cost/{dataset}.log",
     script:
         "../scripts/collect_cost.py"

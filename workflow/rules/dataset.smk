@@ -8,18 +8,19 @@ include: "helpers/dataset.smk"
 rule make_synthetic_voc:
     output:
         directory("{root}"),
+    log:
+        "logs/make_synthetic_voc/{root}.log",
+    benchmark:
+        generation_benchmark_file("make_synthetic_voc")
     wildcard_constraints:
         root="|".join(map(re.escape, SYNTHETIC_ROOTS)) or "(?!)",
+    conda:
+        "../../envs/wsss.yaml"
+    resources:
+        **rule_resources("make_synthetic_voc"),
     params:
         synthetic=synthetic_section("synthetic"),
         classes=synthetic_section("classes"),
-    resources: **rule_resources("make_synthetic_voc")
-    conda:
-        "../../envs/wsss.yaml"
-    benchmark:
-        generation_benchmark_file("make_synthetic_voc")
-    log:
-        "logs/make_synthetic_voc/{root}.log",
     script:
         "../scripts/make_synthetic_voc.py"
 
@@ -29,21 +30,22 @@ rule convert_coco:
         coco_inputs,
     output:
         directory("{root}"),
+    log:
+        "logs/convert_coco/{root}.log",
+    benchmark:
+        generation_benchmark_file("convert_coco")
     wildcard_constraints:
         root="|".join(map(re.escape, COCO_ROOTS)) or "(?!)",
+    conda:
+        "../../envs/wsss.yaml"
+    resources:
+        **rule_resources("convert_coco"),
     params:
         source=coco_section("source"),
         images=coco_section("images"),
         crowd=coco_section("crowd"),
         dataset=lambda wildcards: COCO_ROOTS[wildcards.root],
         classes=lambda wildcards: DATASETS[COCO_ROOTS[wildcards.root]]["classes"],
-    resources: **rule_resources("convert_coco")
-    conda:
-        "../../envs/wsss.yaml"
-    benchmark:
-        generation_benchmark_file("convert_coco")
-    log:
-        "logs/convert_coco/{root}.log",
     script:
         "../scripts/convert_coco.py"
 
@@ -53,6 +55,14 @@ rule check_dataset:
         dataset_sources,
     output:
         INDEX,
+    log:
+        "logs/check_dataset/{dataset}.log",
+    benchmark:
+        benchmark_path("check_dataset", "_dataset")
+    conda:
+        "../../envs/wsss.yaml"
+    resources:
+        **rule_resources("check_dataset"),
     params:
         root=section("root"),
         layout=lambda wildcards: DATASETS[wildcards.dataset].get("layout", "voc"),
@@ -61,12 +71,5 @@ rule check_dataset:
         labels_file=section("labels_file"),
         check_pixels=section("check_pixels"),
         max_image_pixels=lambda w: DATASETS[w.dataset].get("max_image_pixels"),
-    resources: **rule_resources("check_dataset")
-    conda:
-        "../../envs/wsss.yaml"
-    benchmark:
-        benchmark_path("check_dataset", "_dataset")
-    log:
-        "logs/check_dataset/{dataset}.log",
     script:
         "../scripts/check_dataset.py"

@@ -11,16 +11,17 @@ rule export:
     output:
         archive="exports/{dataset}/{experiment}.tar.gz",
         checksum="exports/{dataset}/{experiment}.tar.gz.sha256",
+    log:
+        "logs/export/{dataset}/{experiment}.log",
+    conda:
+        "../../envs/wsss.yaml"
+    resources:
+        **rule_resources("export"),
     params:
         directory=input_folder,
         arcname="{dataset}/{experiment}",
         exclude=config["export"]["exclude"],
         include=None,
-    resources: **rule_resources("export")
-    conda:
-        "../../envs/wsss.yaml"
-    log:
-        "logs/export/{dataset}/{experiment}.log",
     script:
         "../scripts/export.py"
 
@@ -33,16 +34,17 @@ rule export_dataset:
     output:
         archive="exports/{dataset}.tar.gz",
         checksum="exports/{dataset}.tar.gz.sha256",
+    log:
+        "logs/export_dataset/{dataset}.log",
+    conda:
+        "../../envs/wsss.yaml"
+    resources:
+        **rule_resources("export_dataset"),
     params:
         directory=input_folder,
         arcname="{dataset}",
         exclude=config["export"]["exclude"],
         include=per_dataset(PLAN.export_entries),
-    resources: **rule_resources("export_dataset")
-    conda:
-        "../../envs/wsss.yaml"
-    log:
-        "logs/export_dataset/{dataset}.log",
     script:
         "../scripts/export.py"
 
@@ -52,10 +54,11 @@ rule verify:
         "{archive}.tar.gz",
     output:
         "{archive}.verified",
-    resources: **rule_resources("verify")
-    conda:
-        "../../envs/wsss.yaml"
     log:
         "logs/verify/{archive}.log",
+    conda:
+        "../../envs/wsss.yaml"
+    resources:
+        **rule_resources("verify"),
     script:
         "../scripts/verify.py"

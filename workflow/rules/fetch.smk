@@ -10,15 +10,16 @@ rule fetch_weights:
     output:
         weights=f"{WEIGHTS_CACHE}/{{name}}.pth",
         manifest=f"{WEIGHTS_CACHE}/{{name}}.json",
-    wildcard_constraints:
-        name="|".join(map(re.escape, WEIGHTS)),
-    params:
-        overrides=lambda wildcards: config["weights"]["sources"].get(wildcards.name),
-    resources: **rule_resources("fetch_weights")
-    conda:
-        "../../envs/wsss.yaml"
     log:
         "logs/fetch_weights/{name}.log",
+    wildcard_constraints:
+        name="|".join(map(re.escape, WEIGHTS)),
+    conda:
+        "../../envs/wsss.yaml"
+    resources:
+        **rule_resources("fetch_weights"),
+    params:
+        overrides=lambda wildcards: config["weights"]["sources"].get(wildcards.name),
     script:
         "../scripts/fetch_weights.py"
 
@@ -28,6 +29,12 @@ rule fetch_dataset:
         from_sources(sources.fetch_inputs),
     output:
         dataset_path("fetched"),
+    log:
+        "logs/fetch_dataset/{dataset}.log",
+    conda:
+        "../../envs/wsss.yaml"
+    resources:
+        **rule_resources("fetch_dataset"),
     params:
         recipe=section("fetch"),
         destination=from_sources(sources.fetch_destination),
@@ -36,11 +43,6 @@ rule fetch_dataset:
         ),
         cache=from_sources(sources.download_cache),
         keep_archives=config["downloads"]["keep_archives"],
-    resources: **rule_resources("fetch_dataset")
-    conda:
-        "../../envs/wsss.yaml"
-    log:
-        "logs/fetch_dataset/{dataset}.log",
     script:
         "../scripts/fetch_dataset.py"
 
@@ -50,6 +52,12 @@ rule fetch_saliency:
         from_sources(sources.saliency_fetch_inputs),
     output:
         dataset_path("saliency"),
+    log:
+        "logs/fetch_saliency/{dataset}.log",
+    conda:
+        "../../envs/wsss.yaml"
+    resources:
+        **rule_resources("fetch_saliency"),
     params:
         root=section("root"),
         saliency_dir=section("saliency_dir"),
@@ -58,10 +66,5 @@ rule fetch_saliency:
         overrides=saliency_overrides,
         cache=from_sources(sources.download_cache),
         keep_archives=config["downloads"]["keep_archives"],
-    resources: **rule_resources("fetch_saliency")
-    conda:
-        "../../envs/wsss.yaml"
-    log:
-        "logs/fetch_saliency/{dataset}.log",
     script:
         "../scripts/fetch_saliency.py"

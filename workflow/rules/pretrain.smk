@@ -17,15 +17,16 @@ for _name, _spec in DATASETS.items():
 rule make_pretrain_corpus:
     output:
         f"{R}/pretrain/corpus.npz",
-    wildcard_constraints:
-        dataset="|".join(map(re.escape, PRETRAIN_DATASETS)) or "(?!)",
-    params:
-        corpus=section("pretrain", "corpus"),
-    resources: **rule_resources("make_pretrain_corpus")
-    conda:
-        "../../envs/wsss.yaml"
     log:
         "logs/make_pretrain_corpus/{dataset}.log",
+    wildcard_constraints:
+        dataset="|".join(map(re.escape, PRETRAIN_DATASETS)) or "(?!)",
+    conda:
+        "../../envs/wsss.yaml"
+    resources:
+        **rule_resources("make_pretrain_corpus"),
+    params:
+        corpus=section("pretrain", "corpus"),
     script:
         "../scripts/make_pretrain_corpus.py"
 
@@ -37,21 +38,22 @@ rule pretrain_backbone:
         weights=f"{R}/pretrain/{{backbone}}.pth",
         loss_log=f"{R}/pretrain/{{backbone}}_loss.csv",
         manifest=f"{R}/pretrain/{{backbone}}.json",
+    log:
+        "logs/pretrain_backbone/{dataset}/{backbone}.log",
     wildcard_constraints:
         dataset="|".join(map(re.escape, PRETRAIN_DATASETS)) or "(?!)",
         backbone="|".join(map(re.escape, PRETRAIN_BACKBONES)) or "(?!)",
+    priority: CAM_CHAIN_PRIORITY + 1
+    conda:
+        "../../envs/wsss.yaml"
+    threads: training_cores("pretrain_backbone", section("pretrain", "train"))
+    resources:
+        **rule_resources("pretrain_backbone"),
     params:
         backbone=lambda w: DATASETS[w.dataset]["pretrain"]["backbones"][w.backbone],
         train=section("pretrain", "train"),
         seed=section("pretrain", "seed"),
         holdout=section("pretrain", "holdout"),
         device=section("device"),
-    threads: training_cores("pretrain_backbone", section("pretrain", "train"))
-    priority: CAM_CHAIN_PRIORITY + 1
-    resources: **rule_resources("pretrain_backbone")
-    conda:
-        "../../envs/wsss.yaml"
-    log:
-        "logs/pretrain_backbone/{dataset}/{backbone}.log",
     script:
         "../scripts/pretrain_backbone.py"

@@ -11,6 +11,12 @@ rule record_provenance:
         metrics=per_run(PLAN.metric_files),
     output:
         run_path("manifest"),
+    log:
+        "logs/record_provenance/{dataset}/{experiment}.log",
+    conda:
+        "../../envs/wsss.yaml"
+    resources:
+        **rule_resources("record_provenance"),
     params:
         stages=provenance_stages,
         dataset_stages=provenance_dataset_stages,
@@ -20,10 +26,5 @@ rule record_provenance:
         device=section("device"),
         root=section("root"),
         labels_file=section("labels_file"),
-    resources: **rule_resources("record_provenance")
-    conda:
-        "../../envs/wsss.yaml"
-    log:
-        "logs/record_provenance/{dataset}/{experiment}.log",
     script:
         "../scripts/record_provenance.py"

@@ -8,8 +8,18 @@ rule make_pseudo_labels:
         cams=source_file(None, "cam_maps"),
     output:
         directory(sharded_output("pseudo_labels")),
+    log:
+        sharded_log("pseudo_labels", "make_pseudo_labels"),
+    benchmark:
+        sharded_benchmark("pseudo_labels", "make_pseudo_labels")
     wildcard_constraints:
         experiment=PLAN.run_pattern(lambda spec: spec.get("refine") == "crf"),
+    priority: CAM_CHAIN_PRIORITY
+    conda:
+        "../../envs/wsss.yaml"
+    threads: all_cores
+    resources:
+        **rule_resources("make_pseudo_labels"),
     params:
         root=section("root"),
         split=section("stage_splits", "train"),
@@ -17,15 +27,6 @@ rule make_pseudo_labels:
         ignore_disagreement=section("pseudo_labels", "ignore_disagreement"),
         crf=per_dataset(PLAN.crf_preset),
         crf_labels=per_run(PLAN.crf_labels),
-    threads: all_cores
-    priority: CAM_CHAIN_PRIORITY
-    resources: **rule_resources("make_pseudo_labels")
-    conda:
-        "../../envs/wsss.yaml"
-    benchmark:
-        sharded_benchmark("pseudo_labels", "make_pseudo_labels")
-    log:
-        sharded_log("pseudo_labels", "make_pseudo_labels"),
     script:
         "../scripts/make_pseudo_labels.py"
 
@@ -36,17 +37,18 @@ rule eval_pseudo_labels:
         masks=run_path("pseudo_masks"),
     output:
         metrics=run_path("pseudo_metrics"),
+    log:
+        "logs/eval_pseudo_labels/{dataset}/{experiment}.log",
+    benchmark:
+        benchmark_path("eval_pseudo_labels")
+    conda:
+        "../../envs/wsss.yaml"
+    resources:
+        **rule_resources("eval_pseudo_labels"),
     params:
         root=section("root"),
         split=section("stage_splits", "eval_train"),
         gt_dir=per_dataset(PLAN.split_masks, "eval_train"),
         bg_threshold=per_run(PLAN.pseudo_bg_threshold),
-    resources: **rule_resources("eval_pseudo_labels")
-    conda:
-        "../../envs/wsss.yaml"
-    benchmark:
-        benchmark_path("eval_pseudo_labels")
-    log:
-        "logs/eval_pseudo_labels/{dataset}/{experiment}.log",
     script:
         "../scripts/eval_pseudo_labels.py"

@@ -17,14 +17,15 @@ rule collect_metrics:
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "figure": "miou.csv"},
         ),
+    log:
+        "logs/collect_metrics/{dataset}.log",
+    conda:
+        "../../envs/wsss.yaml"
+    resources:
+        **rule_resources("collect_metrics"),
     params:
         classes=section("classes"),
         runs=per_dataset(PLAN.run_seeds),
-    resources: **rule_resources("collect_metrics")
-    conda:
-        "../../envs/wsss.yaml"
-    log:
-        "logs/collect_metrics/{dataset}.log",
     script:
         "../scripts/collect_metrics.py"
 
@@ -40,15 +41,16 @@ rule report_table:
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "figure": "what each number is"},
         ),
+    log:
+        "logs/report_table/{dataset}.log",
+    conda:
+        "../../envs/wsss.yaml"
+    resources:
+        **rule_resources("report_table"),
     params:
         classes=section("classes"),
         experiments=per_dataset(PLAN.experiment_facts),
         splits=section("splits"),
-    resources: **rule_resources("report_table")
-    conda:
-        "../../envs/wsss.yaml"
-    log:
-        "logs/report_table/{dataset}.log",
     script:
         "../scripts/report_table.py"
 
@@ -79,15 +81,16 @@ rule plot_curves:
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "figure": "training loss"},
         ),
+    log:
+        "logs/plot_curves/{dataset}.log",
+    conda:
+        "../../envs/wsss.yaml"
+    resources:
+        **rule_resources("plot_curves"),
     params:
         classes=section("classes"),
         curves=per_dataset(PLAN.curve_files),
         logs=per_dataset(PLAN.loss_logs),
-    resources: **rule_resources("plot_curves")
-    conda:
-        "../../envs/wsss.yaml"
-    log:
-        "logs/plot_curves/{dataset}.log",
     script:
         "../scripts/plot_curves.py"
 
@@ -105,6 +108,12 @@ rule plot_gallery:
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "experiment": "{run}"},
         ),
+    log:
+        "logs/plot_gallery/{dataset}.log",
+    conda:
+        "../../envs/wsss.yaml"
+    resources:
+        **rule_resources("plot_gallery"),
     params:
         root=section("root"),
         runs=per_dataset(PLAN.gallery_folders),
@@ -113,10 +122,5 @@ rule plot_gallery:
         val_split=section("stage_splits", "eval_val"),
         val_gt=per_dataset(PLAN.split_masks, "eval_val"),
         images=config["report"]["gallery_images"],
-    resources: **rule_resources("plot_gallery")
-    conda:
-        "../../envs/wsss.yaml"
-    log:
-        "logs/plot_gallery/{dataset}.log",
     script:
         "../scripts/plot_gallery.py"

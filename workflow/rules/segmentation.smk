@@ -12,6 +12,16 @@ rule train_seg:
     output:
         model=run_path("seg_model"),
         loss_log=run_path("seg_log"),
+    log:
+        "logs/train_seg/{dataset}/{experiment}.log",
+    benchmark:
+        benchmark_path("train_seg")
+    priority: lambda wildcards: PLAN.seg_train_priority(wildcards.experiment)
+    conda:
+        "../../envs/wsss.yaml"
+    threads: seg_train_threads
+    resources:
+        **rule_resources("train_seg"),
     params:
         root=section("root"),
         split=section("stage_splits", "train"),
@@ -22,15 +32,6 @@ rule train_seg:
         seed=per_run(PLAN.run_seed),
         device=section("device"),
         sync_bn=config["distributed"]["sync_bn"],
-    threads: seg_train_threads
-    priority: lambda wildcards: PLAN.seg_train_priority(wildcards.experiment)
-    resources: **rule_resources("train_seg")
-    conda:
-        "../../envs/wsss.yaml"
-    benchmark:
-        benchmark_path("train_seg")
-    log:
-        "logs/train_seg/{dataset}/{experiment}.log",
     script:
         "../scripts/train_seg.py"
 
@@ -41,19 +42,20 @@ rule infer_seg:
         model=run_path("seg_model"),
     output:
         directory(sharded_output("infer_seg")),
+    log:
+        sharded_log("infer_seg", "infer_seg"),
+    benchmark:
+        sharded_benchmark("infer_seg", "infer_seg")
+    conda:
+        "../../envs/wsss.yaml"
+    threads: 1
+    resources:
+        **rule_resources("infer_seg"),
     params:
         root=section("root"),
         split=section("stage_splits", "eval_val"),
         infer=per_run(PLAN.seg_settings, "infer"),
         device=section("device"),
-    threads: 1
-    resources: **rule_resources("infer_seg")
-    conda:
-        "../../envs/wsss.yaml"
-    benchmark:
-        sharded_benchmark("infer_seg", "infer_seg")
-    log:
-        sharded_log("infer_seg", "infer_seg"),
     script:
         "../scripts/infer_seg.py"
 
@@ -64,16 +66,17 @@ rule eval_seg:
         predictions=run_path("seg_predictions"),
     output:
         metrics=run_path("seg_metrics"),
+    log:
+        "logs/eval_seg/{dataset}/{experiment}.log",
+    benchmark:
+        benchmark_path("eval_seg")
+    conda:
+        "../../envs/wsss.yaml"
+    resources:
+        **rule_resources("eval_seg"),
     params:
         root=section("root"),
         split=section("stage_splits", "eval_val"),
         gt_dir=per_dataset(PLAN.split_masks, "eval_val"),
-    resources: **rule_resources("eval_seg")
-    conda:
-        "../../envs/wsss.yaml"
-    benchmark:
-        benchmark_path("eval_seg")
-    log:
-        "logs/eval_seg/{dataset}/{experiment}.log",
     script:
         "../scripts/eval_seg.py"

@@ -81,11 +81,11 @@ for _key, _artifact in SHARDED_ARTIFACTS.items():
                 shard_folders(_key),
             output:
                 directory(run_path(_artifact)),
-            localrule: True  # hard links only: no cluster job for it
-            threads: 1
-            conda:
-                "../../envs/wsss.yaml"
             log:
                 f"logs/merge_shards_{_key}/{{dataset}}/{{experiment}}.log",
+            localrule: True  # hard links only: no cluster job for it
+            conda:
+                "../../envs/wsss.yaml"
+            threads: 1
             script:
                 "../scripts/merge_shards.py"

@@ -1,4 +1,4 @@
-"""Rule pretrain_backbone: one backbone trained on the shape corpus, written as pretrained weights."""
+"""Rule pretrain_backbone: one backbone trained on the shape corpus, saved as pretrained weights."""
 
 from wsss.stages.pretrain import run_pretrain_backbone
 from wsss.utils.runtime import one_line_errors, pick_device, start_job

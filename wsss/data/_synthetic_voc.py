@@ -124,9 +124,7 @@ def styled_object(
     return out
 
 
-def blend_edges(
-    obj: np.ndarray, behind: np.ndarray, mask: np.ndarray, width: float
-) -> np.ndarray:
+def blend_edges(obj: np.ndarray, behind: np.ndarray, mask: np.ndarray, width: float) -> np.ndarray:
     """``obj`` painted over ``behind`` on ``mask`` with a linear ramp: a pixel at distance d (px)
     from the outline keeps the share ``min(d / width, 1)`` of the object (low-contrast edges)."""
     if width <= 0:

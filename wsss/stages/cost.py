@@ -75,10 +75,8 @@ def read_benchmark(path: str | os.PathLike) -> list[dict[str, float]]:
             raise ValueError(
                 f"{path}: line {number} has {len(fields)} fields, the header {len(header)}"
             )
-        record = dict(zip(header, fields))
-        rows.append(
-            {col: _number(record.get(col, "NA"), path, col) for col in _MEASURES}
-        )
+        record = dict(zip(header, fields, strict=True))
+        rows.append({col: _number(record.get(col, "NA"), path, col) for col in _MEASURES})
     return rows
 
 

@@ -11,9 +11,9 @@ import torch
 
 from wsss.data.shape_corpus import read_corpus, write_corpus
 from wsss.fetch.catalog import architecture
+from wsss.hashing import config_fingerprint, file_digest
 from wsss.io import atomic_path, write_json
 from wsss.stages.training import torch_threads
-from wsss.hashing import config_fingerprint, file_digest
 from wsss.training.pretrain import split_holdout, top1_accuracy, train_classifier
 
 __all__ = ["run_make_pretrain_corpus", "run_pretrain_backbone"]

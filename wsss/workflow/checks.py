@@ -12,6 +12,7 @@ from wsss.fetch.pretrained import (
     scratch_entries,
     scratch_message,
 )
+from wsss.refine.crf import CRFParams
 from wsss.workflow.datasets import (
     check_dataset_experiments,
     check_seg_infer,
@@ -19,9 +20,6 @@ from wsss.workflow.datasets import (
     seg_settings,
     with_sources,
 )
-from wsss.fetch.catalog import ARCHIVES, WEIGHTS
-from wsss.fetch.pretrained import check_pretrained, is_scratch, model_entries
-from wsss.refine.crf import CRFParams
 
 __all__ = [
     "check_cam_methods",

@@ -76,8 +76,7 @@ class CamMethod:
             )
         if self.takes_loss and not loss:
             raise ValueError(
-                f"CAM method {self.name!r} needs its loss settings "
-                f"(cam_methods.{self.name}.loss)"
+                f"CAM method {self.name!r} needs its loss settings (cam_methods.{self.name}.loss)"
             )
         recipe: ModuleType = importlib.import_module(self.recipe)
         return recipe.step_loss(loss), recipe.transform(train, loss)
@@ -108,9 +107,7 @@ CAM_METHODS: dict[str, CamMethod] = {
             network_args={"prcm": True},
         ),
         CamMethod("eps", "EPS", network="eps", recipe="wsss.cam.methods.eps", saliency=_always),
-        CamMethod(
-            "smaf", "SMAF", network="eps", teacher="eps", saliency=_denoises_with_saliency
-        ),
+        CamMethod("smaf", "SMAF", network="eps", teacher="eps", saliency=_denoises_with_saliency),
     )
 }
 
