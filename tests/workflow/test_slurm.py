@@ -39,7 +39,9 @@ def test_every_resources_line_names_a_configurable_rule():
     for path in (REPO / "workflow" / "rules").glob("*.smk"):
         for block in re.split(r"^(?=rule )", path.read_text(), flags=re.M)[1:]:
             name = re.match(r"rule (\w+):", block).group(1)
-            rules[name] = re.findall(r'^    resources: \*\*rule_resources\("(\w+)"\)$', block, re.M)
+            rules[name] = re.findall(
+                r'^    resources:\s+\*\*rule_resources\("(\w+)"\),?$', block, re.M
+            )  # snakefmt's layout: the unpacking on its own line
     assert rules and all(lines == [name] for name, lines in rules.items()), rules
     assert allowed == set(rules) | {"default"}
     assert set(_config_resources()) - {"default"} <= set(rules)
