@@ -35,7 +35,7 @@ import torch
 import yaml
 from torch import nn
 
-from wsss.models import build_cam_model, build_seg_model, constructor_kwargs
+from wsss.models import build_cam_model, build_seg_model
 from wsss.utils.amp import autocast, grad_scaler
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,10 +57,9 @@ def voc_model_kwargs(voc: dict, network: str) -> dict:
     kind, _ = NETWORKS[network]
     if kind == "seg":
         model = voc["seg"]["models"][network]
-        kwargs = constructor_kwargs(model)
-        return {"num_classes": NUM_FG_CLASSES + 1, **kwargs}
+        return {"num_classes": NUM_FG_CLASSES + 1, **model["net"]}
     model = voc["cam"]["model"] if network == "cam" else voc["cam_methods"][network]["model"]
-    kwargs = {k: v for k, v in model.items() if k != "pretrained"}
+    kwargs = dict(model["net"])
     kwargs["backbone"] = dict(kwargs["backbone"])
     if network in ("seam", "cpn"):
         kwargs["prcm"] = network == "cpn"

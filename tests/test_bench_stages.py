@@ -34,9 +34,8 @@ def test_voc_kwargs_build_every_network(bench):
 def test_measure_rows_and_differences(bench):
     config = yaml.safe_load((REPO / "config.yaml").read_text())["datasets"]["synth"]
     model = config["seg"]["models"]["deeplab"]
-    kwargs = {k: v for k, v in model.items() if k not in ("pretrained", "loss", "train", "infer")}
     rows = bench.measure(
-        "deeplab", {"num_classes": 3, **kwargs}, crop=32, batch=2, amp_modes=["off", "bf16"],
+        "deeplab", {"num_classes": 3, **model["net"]}, crop=32, batch=2, amp_modes=["off", "bf16"],
         device=torch.device("cpu"), warmup=0, iters=1,
     )  # fmt: skip
     assert [(r["mode"], r["amp"]) for r in rows] == [

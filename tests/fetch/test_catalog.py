@@ -30,7 +30,7 @@ def test_real_recipes_name_weights_that_fit_their_backbones():
     for name in ("voc", "coco", "cityscapes", "ade20k"):
         for key, model in model_entries(CONFIG["datasets"][name], f"datasets.{name}"):
             assert model["pretrained"] in WEIGHTS, key
-            assert imagenet_name(model["backbone"]) == model["pretrained"], key
+            assert imagenet_name(model["net"]["backbone"]) == model["pretrained"], key
     for key, model in model_entries(CONFIG["datasets"]["synth"], "datasets.synth"):
         assert model["pretrained"] == "none", key
     check_fetch_config(CONFIG)

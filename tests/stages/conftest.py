@@ -41,12 +41,14 @@ TINY_RESNET_W4 = {
 TINY_RESNET_W4_OS16 = {**TINY_RESNET_W4, "output_stride": 16}
 # PCAA on that backbone: deep stem, uncontracted dilation, one 4 × 4 bin grid
 TINY_PCAA = {
-    "backbone": {**TINY_RESNET_W4, "deep_stem": True, "contract_dilation": False},
+    "net": {
+        "backbone": {**TINY_RESNET_W4, "deep_stem": True, "contract_dilation": False},
+        "bins": [[4, 4]],
+        "channels": 8,
+        "attention_channels": 4,
+        "aux_channels": 4,
+    },
     "pretrained": None,
-    "bins": [[4, 4]],
-    "channels": 8,
-    "attention_channels": 4,
-    "aux_channels": 4,
     "loss": {
         "aux_weight": 0.4,
         "ohem": None,

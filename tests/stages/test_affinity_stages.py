@@ -31,10 +31,9 @@ METHODS = {
         "labels": {"fg_threshold": 0.6, "bg_threshold": 0.3},
         "crf": CRF,
         "model": {
-            "backbone": TINY_RESNET_W4,
+            "net": {"backbone": TINY_RESNET_W4, "channels": 8},
             "pretrained": None,
             "init_from_cam": True,
-            "channels": 8,
         },
         "radius": 4,
         "walk": {"radius": 3, "beta": 10.0, "exp_times": 4, "bg_threshold": 0.25},
@@ -43,11 +42,9 @@ METHODS = {
         "labels": {"alpha_low": 4.0, "alpha_high": 32.0},
         "crf": SOFTMAX_CRF,
         "model": {
-            "backbone": TINY_RESNET_W4,
+            "net": {"backbone": TINY_RESNET_W4, "feature_channels": [4, 4, 8], "out_channels": 8},
             "pretrained": None,
             "init_from_cam": True,
-            "feature_channels": [4, 4, 8],
-            "out_channels": 8,
         },
         "radius": 3,
         "walk": {"radius": 3, "alpha": 16.0, "beta": 8.0, "logt": 4},
@@ -80,7 +77,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         cam_model,
         base / "cam_loss.csv",
         split="train_aug",
-        model={"backbone": TINY_RESNET_W4, "pretrained": None, "detach_until": None},
+        model={"net": {"backbone": TINY_RESNET_W4, "detach_until": None}, "pretrained": None},
         train=TINY_TRAIN,
         seed=0,
         device=CPU,
@@ -164,7 +161,8 @@ def test_init_from_cam_with_another_backbone_is_refused(tiny: dict[str, Path]) -
         labels=spec["labels"],
         crf=spec["crf"],
     )
-    model = {**spec["model"], "backbone": {**TINY_RESNET_W4, "base_width": 8}}
+    net = {**spec["model"]["net"], "backbone": {**TINY_RESNET_W4, "base_width": 8}}
+    model = {**spec["model"], "net": net}
     with pytest.raises(ValueError, match="cam.pt has a different backbone"):
         run_train_affinity(
             tiny["index"],

@@ -131,7 +131,7 @@ def cam_model(
         out / "cam.pt",
         out / "loss.csv",
         split="train_aug",
-        model={"backbone": TINY_RESNET_W4_OS16, "pretrained": None, "detach_until": None},
+        model={"net": {"backbone": TINY_RESNET_W4_OS16, "detach_until": None}, "pretrained": None},
         train=TINY_TRAIN,
         seed=0,
         device=CPU,
@@ -175,19 +175,23 @@ def test_infer_cam_writes_present_classes(
 PCM_CAMS = {
     "seam": {
         "model": {
-            "backbone": TINY_RESNET_W4,
+            "net": {
+                "backbone": TINY_RESNET_W4,
+                "feature_stages": ["layer2", "layer3", "layer4"],
+                "embed_channels": [4, 4, 8],
+            },
             "pretrained": None,
-            "feature_stages": ["layer2", "layer3", "layer4"],
-            "embed_channels": [4, 4, 8],
         },
         "loss": {"view_scale": 0.5},
     },
     "cpn": {  # on a narrow ResNet-38, the CPN backbone
         "model": {
-            "backbone": {"name": "resnet38", "width": 0.0625, "frozen_bn": False},
+            "net": {
+                "backbone": {"name": "resnet38", "width": 0.0625, "frozen_bn": False},
+                "embed_channels": [4, 4, 8],
+                "prcm_layout": "transpose",
+            },
             "pretrained": None,
-            "embed_channels": [4, 4, 8],
-            "prcm_layout": "transpose",
         },
         "loss": {
             "pairs": {

@@ -27,7 +27,7 @@ from wsss.stages.smaf import run_train_smaf
 from wsss.stages.training import load_model
 
 TINY_TRAIN_BATCH4 = {**TINY_TRAIN, "batch_size": 4}
-EPS_MODEL = {"backbone": TINY_RESNET_W4, "pretrained": None, "embed_channels": 8}
+EPS_MODEL = {"net": {"backbone": TINY_RESNET_W4, "embed_channels": 8}, "pretrained": None}
 SMAF_LOSS = {
     "bg_score": 0.2,
     "weight": 100.0,
@@ -118,7 +118,7 @@ def test_cda_training_runs_twice_the_steps_on_pairs(tree, tmp_path):
             tmp_path / f"{schedule}.pt",
             tmp_path / f"{schedule}.csv",
             split="train_aug",
-            model={"backbone": TINY_RESNET_W4, "pretrained": None},
+            model={"net": {"backbone": TINY_RESNET_W4}, "pretrained": None},
             train=dict(TINY_TRAIN_BATCH4, steps=3),
             seed=0,
             device=CPU,

@@ -52,10 +52,6 @@ PCAA_TRAIN = {
 }
 
 
-def _ctor_kwargs(model: dict) -> dict:
-    return {k: v for k, v in model.items() if k not in ("pretrained", "loss")}
-
-
 def _check_cityscapes(root: Path, out: Path, **kwargs: object) -> None:
     params = {
         "dataset": "cityscapes",
@@ -268,7 +264,7 @@ def _naive_slide_probs(net, image: torch.Tensor, starts: dict, crop: int, flip: 
 
 def test_seg_predictor_modes(tmp_path: Path) -> None:
     torch.manual_seed(0)
-    net = build_seg_model("pcaa", num_classes=19, **_ctor_kwargs(TINY_PCAA)).eval()
+    net = build_seg_model("pcaa", num_classes=19, **TINY_PCAA["net"]).eval()
     image = torch.randn(3, 40, 56)
     whole = seg_predictor(net, 19, scales=[1.0, 0.5], flip=True)(image)
     assert torch.allclose(whole, multiscale_probs(net, image, scales=[1.0, 0.5], flip=True))
@@ -373,7 +369,7 @@ def test_fully_supervised_pcaa_on_cityscapes_layout(tmp_path: Path, cityscapes_t
 def test_whole_image_inference_resizes_pcaa_inputs_back(tmp_path: Path) -> None:
     """PCAA resizes inputs up to a multiple of 32 inside; predictions keep the image size."""
     torch.manual_seed(0)
-    net = build_seg_model("pcaa", num_classes=5, **_ctor_kwargs(TINY_PCAA)).eval()
+    net = build_seg_model("pcaa", num_classes=5, **TINY_PCAA["net"]).eval()
     image = torch.randn(3, 37, 45)
     probs = seg_predictor(net, 5, scales=[1.0], flip=False)(image)
     assert probs.shape == (5, 37, 45)

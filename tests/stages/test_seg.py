@@ -63,21 +63,25 @@ def test_eval_seg_matches_naive_confusion(tmp_path: Path) -> None:
 
 SEG_MODEL_CONFIGS = {
     "deeplab": {  # no loss entry: plain cross-entropy
-        "head": "v3",
-        "aspp_channels": 8,
-        "atrous_rates": [2, 4],
+        "net": {
+            "head": "v3",
+            "aspp_channels": 8,
+            "atrous_rates": [2, 4],
+            "backbone": TINY_RESNET_W4,
+        },
         "pretrained": None,
-        "backbone": TINY_RESNET_W4,
     },
     "ccnet": {
-        "backbone": {**TINY_RESNET_W4, "deep_stem": True, "stem_pool_ceil": True},
+        "net": {
+            "backbone": {**TINY_RESNET_W4, "deep_stem": True, "stem_pool_ceil": True},
+            "inter_channels": 8,
+            "aux_channels": 8,
+            "reduction": 8,
+            "recurrence": 2,
+            "dropout": 0.1,
+            "cca_impl": "auto",
+        },
         "pretrained": None,
-        "inter_channels": 8,
-        "aux_channels": 8,
-        "reduction": 8,
-        "recurrence": 2,
-        "dropout": 0.1,
-        "cca_impl": "auto",
         "loss": {"aux_weight": 0.4, "ohem": {"thresh": 0.7, "min_kept": 100}},
     },
     "pcaa": TINY_PCAA,

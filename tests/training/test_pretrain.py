@@ -121,6 +121,6 @@ def test_every_synth_voc_recipe_accepts_its_stand_in_weights() -> None:
     for key, model in model_entries(spec, "datasets.synth_voc"):
         name = Path(model["pretrained"]).stem
         weights = pretrain.BackboneClassifier(backbones[name], num_classes=5).weights()
-        check_state_dict(backbone_from_config(model["backbone"]), weights, key)
+        check_state_dict(backbone_from_config(model["net"]["backbone"]), weights, key)
         checked += 1
     assert checked == 9  # cam, seam, cpn, eps, irn, affinitynet, deeplab, ccnet, pcaa

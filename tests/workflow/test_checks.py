@@ -35,7 +35,11 @@ def test_default_config_is_valid():
         ("datasets", "synth", "seg", "models", "ccnet"),
         ("datasets", "synth", "seg", "models", "deeplab", "loss"),
         ("datasets", "voc", "seg", "models", "ccnet", "loss", "ohem"),
-        ("datasets", "voc", "seg", "models", "ccnet", "backbone"),
+        ("datasets", "voc", "seg", "models", "ccnet", "net"),  # an unknown constructor argument
+        ("datasets", "voc", "seg", "models", "ccnet", "net", "backbone"),
+        ("datasets", "voc", "cam", "model", "net"),
+        ("datasets", "voc", "cam_methods", "eps", "model", "net"),
+        ("datasets", "voc", "affinity", "irn", "model", "net"),
         ("datasets", "synth", "seg", "models", "pcaa"),
         ("datasets", "synth", "seg", "models", "pcaa", "loss"),
         ("datasets", "synth", "seg", "infer"),
@@ -99,13 +103,15 @@ def test_dangling_references_named(edit, message):
 @pytest.mark.parametrize(
     "path, key",
     [
-        (("datasets", "synth", "seg", "models", "ccnet"), "recurrence"),
+        (("datasets", "synth", "seg", "models", "ccnet", "net"), "recurrence"),
+        (("datasets", "synth", "seg", "models", "ccnet"), "net"),
+        (("datasets", "synth", "cam", "model", "net"), "backbone"),
         (("datasets", "synth", "seg", "models", "ccnet"), "loss"),
         (("datasets", "voc", "seg", "models", "deeplab"), "loss"),
         (("datasets", "synth", "seg", "models", "ccnet", "loss"), "ohem"),
         (("datasets", "voc", "seg", "models", "ccnet", "loss", "ohem"), "min_kept"),
         (("experiments", "baseline"), "refine"),  # weak without masks_from needs refine
-        (("datasets", "synth", "seg", "models", "pcaa"), "bins"),
+        (("datasets", "synth", "seg", "models", "pcaa", "net"), "bins"),
         (("datasets", "synth", "seg", "models", "pcaa", "loss"), "cls_weight"),
         (("datasets", "cityscapes", "seg", "models", "pcaa", "loss"), "focal_gamma"),
         (("datasets", "cityscapes", "seg", "infer"), "scales"),

@@ -47,9 +47,13 @@ CONFIG = {
             "saliency_dir": "sal",
             "splits": {"train": "SegAug", "val": "Seg"},
             "stage_splits": {"train": "train", "eval_train": "train", "eval_val": "val"},
-            "cam": {"eval": {"bg_threshold": 0.3}, "model": {"backbone": "r50"}, "train": {}},
+            "cam": {
+                "eval": {"bg_threshold": 0.3},
+                "model": {"net": {"backbone": "r50"}},
+                "train": {},
+            },
             "cam_methods": {
-                "eps": {"bg_threshold": 0.5, "model": {"backbone": "r38"}},
+                "eps": {"bg_threshold": 0.5, "model": {"net": {"backbone": "r38"}}},
                 "smaf": {"loss": {"denoise": "prototype+saliency"}},
             },
             "pseudo_labels": {"bg_threshold": 0.25, "crf": "pseudo"},
@@ -59,8 +63,12 @@ CONFIG = {
                 "train": {"threads": 2, "num_workers": 1, "crop": 321},
                 "infer": {"mode": "whole"},
                 "models": {
-                    "deeplab": {"backbone": "r101", "pretrained": "imagenet"},
-                    "ccnet": {"backbone": "r101", "train": {"crop": 769}, "infer": {"mode": "x"}},
+                    "deeplab": {"net": {"backbone": "r101"}, "pretrained": "imagenet"},
+                    "ccnet": {
+                        "net": {"backbone": "r101"},
+                        "train": {"crop": 769},
+                        "infer": {"mode": "x"},
+                    },
                 },
             },
         },
@@ -185,24 +193,24 @@ def test_saliency_is_needed_by_eps_and_saliency_denoising_smaf(plan: Plan) -> No
 
 
 def test_stage_settings(plan: Plan) -> None:
-    assert plan.cam_settings("d", "eps", "model") == {"backbone": "r38"}
-    assert plan.cam_settings("d", "base", "model") == {"backbone": "r50"}
+    assert plan.cam_settings("d", "eps", "model") == {"net": {"backbone": "r38"}}
+    assert plan.cam_settings("d", "base", "model") == {"net": {"backbone": "r50"}}
     assert plan.cam_settings("d", "smaf", "model") is None
     assert plan.cda("d", "cda") == {"ratio_range": [0.1, 0.5], "bank": "results/d/cda/cda/bank"}
     assert plan.cda("d", "base") is None
     assert plan.crf_preset("d") == {"unary": "cam"}
     assert plan.affinity_crf_preset("d", "rw") == {"unary": "labels", "gt_prob": 0.7}
-    assert plan.seg_model("d", "reuse") == {"backbone": "r101"}
+    assert plan.seg_model("d", "reuse") == {"net": {"backbone": "r101"}}
     assert plan.seg_settings("d", "reuse", "train") == {"threads": 2, "num_workers": 1, "crop": 769}
     assert plan.split_masks("d", "eval_val") == "Seg"
 
 
 def test_weights_files() -> None:
     plan = Plan(copy.deepcopy(CONFIG))
-    assert plan.weights_file({"pretrained": "none", "backbone": {}}) is None
-    assert plan.weights_file({"pretrained": "my/net.pth", "backbone": {}}) == "my/net.pth"
+    assert plan.weights_file({"pretrained": "none", "net": {"backbone": {}}}) is None
+    assert plan.weights_file({"pretrained": "my/net.pth", "net": {"backbone": {}}}) == "my/net.pth"
     resnet50 = {"name": "resnet", "depth": 50}
-    model = {"backbone": resnet50, "pretrained": "imagenet", "loss": "ce"}
+    model = {"net": {"backbone": resnet50}, "pretrained": "imagenet", "loss": "ce"}
     resolved = plan.with_weights(model)
     assert resolved["pretrained"].startswith("weights/") and resolved["pretrained"].endswith(".pth")
     assert list(resolved) == list(model) and model["pretrained"] == "imagenet"  # a copy

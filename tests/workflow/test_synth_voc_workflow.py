@@ -40,7 +40,7 @@ def test_stand_in_references_are_checked() -> None:
     backbone = {"name": "resnet", "depth": 10, "output_stride": 32, "base_width": 16}
     spec = {
         "pretrain": {"backbones": {"r10": backbone}},
-        "cam": {"model": {"backbone": {**backbone, "output_stride": 8, "frozen_bn": True},
+        "cam": {"model": {"net": {"backbone": {**backbone, "output_stride": 8, "frozen_bn": True}},
                           "pretrained": stand_in_path("d", "r10")}},
     }  # fmt: skip
     check_stand_in("d", spec)  # same architecture: stride and BN change no keys
@@ -52,7 +52,7 @@ def test_stand_in_references_are_checked() -> None:
         "datasets.d.pretrain.backbones entry (it has ['r10'])"
     )
     spec["cam"]["model"] = {
-        "backbone": {**backbone, "base_width": 24},
+        "net": {"backbone": {**backbone, "base_width": 24}},
         "pretrained": stand_in_path("d", "r10"),
     }
     with pytest.raises(

@@ -62,10 +62,10 @@ def pretrained_file(value: object, backbone: Mapping, cache: str | os.PathLike) 
 
 
 def model_entries(node: object, key: str) -> Iterator[tuple[str, Mapping]]:
-    """``(config key, entry)`` of every model entry (a mapping with ``pretrained`` and
-    ``backbone``) at or below ``node``, whose key is ``key``."""
+    """``(config key, entry)`` of every model entry (a mapping with ``pretrained`` and the
+    constructor arguments ``net``) at or below ``node``, whose key is ``key``."""
     if isinstance(node, Mapping):
-        if "pretrained" in node and "backbone" in node:
+        if "pretrained" in node and "net" in node:
             yield key, node
         for child, value in node.items():
             yield from model_entries(value, f"{key}.{child}")

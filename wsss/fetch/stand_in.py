@@ -33,7 +33,7 @@ def check_stand_in(dataset: str, spec: Mapping) -> None:
                 f"{key}.pretrained: {value} is written by no datasets.{dataset}.pretrain.backbones "
                 f"entry (it has {sorted(backbones)})"
             )
-        want, have = architecture(backbones[name]), architecture(model["backbone"])
+        want, have = architecture(backbones[name]), architecture(model["net"]["backbone"])
         if want != have:
             raise ValueError(
                 f"{key}.pretrained: {value} holds a {want} backbone, the model's is {have}"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from torch import nn
 
 from wsss.models.affinity import AffinityNet, BoundaryNet
@@ -37,7 +35,6 @@ __all__ = [
     "build_backbone",
     "build_cam_model",
     "build_seg_model",
-    "constructor_kwargs",
     "load_pretrained",
 ]
 
@@ -53,16 +50,6 @@ CAM_MODELS: dict[str, type[nn.Module]] = {
 }
 # refine method → network whose output the random walk uses (features / boundary logits)
 AFFINITY_MODELS: dict[str, type[nn.Module]] = {"affinitynet": AffinityNet, "irn": BoundaryNet}
-
-# keys of a config model entry that are no constructor arguments: the backbone's weights, the
-# affinity networks' CAM initialisation, and a seg model's loss and train/infer overrides
-NON_CONSTRUCTOR_KEYS = frozenset({"pretrained", "init_from_cam", "loss", "train", "infer"})
-
-
-def constructor_kwargs(entry: Mapping) -> dict:
-    """The constructor arguments of a config model entry: every key but
-    :data:`NON_CONSTRUCTOR_KEYS` (the model name and class count come from elsewhere)."""
-    return {k: v for k, v in entry.items() if k not in NON_CONSTRUCTOR_KEYS}
 
 
 def build_seg_model(name: str, **kwargs: object) -> nn.Module:

@@ -20,7 +20,7 @@ from wsss.data.dataset import VOCSegmentation
 from wsss.data.voc import voc_palette
 from wsss.hashing import config_fingerprint, file_digest
 from wsss.io import load_checkpoint, save_label_png
-from wsss.models import build_affinity_model, constructor_kwargs
+from wsss.models import build_affinity_model
 from wsss.models.backbones import load_pretrained
 from wsss.refine.affinity_labels import irn_confident_labels, psa_confident_labels
 from wsss.refine.crf import CRFParams
@@ -168,7 +168,8 @@ def run_train_affinity(
     """Train AffinityNet (``affinitynet``) or IRNet's boundary branch (``irn``) on the
     confident-region labels in ``label_dir`` with pair losses of ``radius``.
 
-    The backbone starts from ``model["pretrained"]`` (local ImageNet weights) and/or, with
+    ``model`` is a config model entry (the constructor kwargs under ``net``). The backbone
+    starts from ``model["pretrained"]`` (local ImageNet weights) and/or, with
     ``model["init_from_cam"]``, from the CAM classifier checkpoint ``cam_model``. ``amp``:
     mixed precision (the affinities and pair losses stay float32); ``out_tensorboard``: the
     folder of the run's TensorBoard event file.
@@ -176,7 +177,7 @@ def run_train_affinity(
     _check_method(method)
     index = DatasetIndex(index_path)
     ids = index.ids(split)
-    net = build_affinity_model(method, **constructor_kwargs(model))
+    net = build_affinity_model(method, **model["net"])
     if model["pretrained"]:
         load_pretrained(net.backbone, model["pretrained"])
     if model["init_from_cam"]:

@@ -116,7 +116,7 @@ def run_train_cam(
         }
     index = DatasetIndex(index_path)
     ids = index.ids(split)
-    kwargs = {k: v for k, v in model.items() if k != "pretrained"}
+    kwargs = dict(model["net"])
     kwargs["backbone"] = dict(kwargs["backbone"])
     kwargs.update(entry.network_args)
     net = build_cam_model(entry.network, num_fg_classes=index.num_fg_classes, **kwargs)

@@ -14,7 +14,7 @@ import torch
 from wsss.data.transforms import normalize_image
 from wsss.hashing import config_fingerprint, file_digest
 from wsss.io import load_image, save_label_png
-from wsss.models import build_seg_model, constructor_kwargs
+from wsss.models import build_seg_model
 from wsss.models.backbones import load_pretrained
 from wsss.models.prediction import multiscale_probs, sliding_window_probs
 from wsss.stages.common import (
@@ -104,17 +104,17 @@ def run_train_seg(
 
     ``mask_dir`` is a pseudo-mask folder (weak supervision; absolute) or the split's
     ground-truth folder as ``datasets.<name>.splits`` names it (full supervision), read through
-    the index's layout (:class:`wsss.data.layouts.SplitFiles`). ``model`` holds the
-    constructor kwargs plus ``pretrained`` (backbone weights file or None) and an optional
-    ``loss`` (see :func:`seg_loss_fn`; absent: plain cross-entropy). ``amp``: mixed
-    precision (:func:`wsss.utils.amp.resolve_amp`); ``out_tensorboard``: the folder of the
+    the index's layout (:class:`wsss.data.layouts.SplitFiles`). ``model`` is a config model
+    entry: the constructor kwargs under ``net``, ``pretrained`` (backbone weights file or None)
+    and an optional ``loss`` (see :func:`seg_loss_fn`; absent: plain cross-entropy). ``amp``:
+    mixed precision (:func:`wsss.utils.amp.resolve_amp`); ``out_tensorboard``: the folder of the
     run's TensorBoard event file.
     """
     index = DatasetIndex(index_path)
     ids = index.ids(split)
     files = index.files(root, split, mask_dir)
     loss_fn = seg_loss_fn(model.get("loss"), terms=True)
-    net = build_seg_model(model_name, num_classes=len(index.classes), **constructor_kwargs(model))
+    net = build_seg_model(model_name, num_classes=len(index.classes), **model["net"])
     if model.get("pretrained"):
         load_pretrained(net.backbone, model["pretrained"])
     fingerprint = config_fingerprint(

@@ -270,7 +270,7 @@ def check_fetch_config(config: Mapping) -> None:
                     f"{key}: {value!r} is none of none, imagenet, a weights name "
                     f"({', '.join(sorted(WEIGHTS))}) or a file path"
                 )
-            check_pretrained(value, model["backbone"], key)
+            check_pretrained(value, model["net"]["backbone"], key)
 
 
 def check_scratch(config: Mapping, dataset: str) -> None:
@@ -282,4 +282,4 @@ def check_scratch(config: Mapping, dataset: str) -> None:
         return
     cache = config["weights"]["cache"].rstrip("/")
     for key, model in scratch_entries(dataset, spec):
-        raise ValueError(scratch_message(dataset, key, model["backbone"], cache))
+        raise ValueError(scratch_message(dataset, key, model["net"]["backbone"], cache))

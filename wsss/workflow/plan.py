@@ -226,7 +226,7 @@ class Plan:
         """The weights file a model entry loads (a table name → ``<weights.cache>/<name>.pth``,
         written by fetch_weights; wsss.fetch.pretrained.pretrained_file), or None."""
         cache = self.config["weights"]["cache"].rstrip("/")
-        return pretrained_file(model["pretrained"], model["backbone"], cache)
+        return pretrained_file(model["pretrained"], model["net"]["backbone"], cache)
 
     def with_weights(self, model: Mapping) -> dict:
         """A model entry with ``pretrained`` resolved to the file it loads."""
