@@ -62,6 +62,7 @@ rule train_affinity:
         radius=affinity_section("radius"),
         seed=per_run(PLAN.run_seed),
         device=section("device"),
+        amp=section("amp"),
         sync_bn=config["distributed"]["sync_bn"],
     script:
         "../scripts/train_affinity.py"
@@ -92,5 +93,6 @@ rule random_walk:
         method=lambda wildcards: PLAN.spec(wildcards.experiment)["refine"],
         walk=affinity_section("walk"),
         device=section("device"),
+        amp=section("amp"),
     script:
         "../scripts/random_walk.py"

@@ -37,6 +37,7 @@ rule train_cam:
         cda=per_run(PLAN.cda),
         seed=per_run(PLAN.run_seed),
         device=section("device"),
+        amp=section("amp"),
         sync_bn=config["distributed"]["sync_bn"],
     script:
         "../scripts/train_cam.py"
@@ -96,6 +97,7 @@ rule train_smaf:
         saliency_dir=saliency_dir,
         seed=per_run(PLAN.run_seed),
         device=section("device"),
+        amp=section("amp"),
         sync_bn=config["distributed"]["sync_bn"],
     script:
         "../scripts/train_smaf.py"
@@ -122,6 +124,7 @@ rule infer_cam:
         split=section("stage_splits", "train"),
         infer=cam_settings("infer"),
         device=section("device"),
+        amp=section("amp"),
     script:
         "../scripts/infer_cam.py"
 

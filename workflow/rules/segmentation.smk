@@ -31,6 +31,7 @@ rule train_seg:
         train=per_run(PLAN.seg_settings, "train"),
         seed=per_run(PLAN.run_seed),
         device=section("device"),
+        amp=section("amp"),
         sync_bn=config["distributed"]["sync_bn"],
     script:
         "../scripts/train_seg.py"
@@ -56,6 +57,7 @@ rule infer_seg:
         split=section("stage_splits", "eval_val"),
         infer=per_run(PLAN.seg_settings, "infer"),
         device=section("device"),
+        amp=section("amp"),
     script:
         "../scripts/infer_seg.py"
 

@@ -19,5 +19,6 @@ with one_line_errors():
         normalization=infer.normalization,
         procedure=infer.procedure,
         device=pick_device(snakemake.params.device),
+        amp=snakemake.params.amp,
         shard=parse_shard(getattr(snakemake.wildcards, "scatteritem", None)),
     )

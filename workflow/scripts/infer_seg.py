@@ -17,6 +17,7 @@ with one_line_errors():
         scales=infer.scales,
         flip=infer.flip,
         device=pick_device(snakemake.params.device),
+        amp=snakemake.params.amp,
         mode=infer.mode,
         crop_size=infer.crop_size,
         stride=infer.stride,

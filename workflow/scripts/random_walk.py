@@ -16,5 +16,6 @@ with one_line_errors():
         method=snakemake.params.method,
         walk=snakemake.params.walk,
         device=pick_device(snakemake.params.device),
+        amp=snakemake.params.amp,
         shard=parse_shard(getattr(snakemake.wildcards, "scatteritem", None)),
     )

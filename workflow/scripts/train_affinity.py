@@ -24,6 +24,7 @@ with one_line_errors():
         radius=snakemake.params.radius,
         seed=snakemake.params.seed,
         device=pick_device(snakemake.params.device),
+        amp=snakemake.params.amp,
         gpus=snakemake.resources.get("gpu"),
         sync_bn=snakemake.params.sync_bn,
         threads=snakemake.threads,

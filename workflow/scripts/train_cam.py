@@ -24,6 +24,7 @@ with one_line_errors():
         saliency_dir=snakemake.params.saliency_dir,
         cda=snakemake.params.cda,
         device=pick_device(snakemake.params.device),
+        amp=snakemake.params.amp,
         gpus=snakemake.resources.get("gpu"),
         sync_bn=snakemake.params.sync_bn,
         threads=snakemake.threads,

@@ -27,6 +27,7 @@ with one_line_errors():
         train=TrainSettings.from_mapping(snakemake.params.train),
         seed=snakemake.params.seed,
         device=pick_device(snakemake.params.device),
+        amp=snakemake.params.amp,
         gpus=snakemake.resources.get("gpu"),
         sync_bn=snakemake.params.sync_bn,
         threads=snakemake.threads,

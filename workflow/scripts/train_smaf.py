@@ -23,6 +23,7 @@ with one_line_errors():
         saliency_dir=snakemake.params.saliency_dir,
         seed=snakemake.params.seed,
         device=pick_device(snakemake.params.device),
+        amp=snakemake.params.amp,
         gpus=snakemake.resources.get("gpu"),
         sync_bn=snakemake.params.sync_bn,
         threads=snakemake.threads,
