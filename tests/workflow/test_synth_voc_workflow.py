@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 from wsss.fetch.stand_in import check_stand_in, stand_in_path
 
-IRN = {"supervision": "weak", "cams_from": "baseline", "refine": "irn", "seg_model": "deeplab"}
-
-
 def test_dry_run_pretrains_each_backbone_first(tmp_path, workflow):
-    overlay = workflow.overlay(tmp_path / "irn.yaml", {"experiments": {"irn": IRN}})
-    result = workflow.run(
-        tmp_path, "-n", "--cores", "2", "results/synth_voc/miou.csv", "--configfile", str(overlay)
-    )
+    result = workflow.run(tmp_path, "-n", "--cores", "2", "results/synth_voc/miou.csv")
     assert result.returncode == 0, result.stderr + result.stdout
     jobs = workflow.jobs(result.stdout)
     rules = [rule for rule, _ in jobs]
@@ -25,8 +22,7 @@ def test_dry_run_pretrains_each_backbone_first(tmp_path, workflow):
     )
     assert pretrained == [
         "results/synth_voc/pretrain/resnet10_w16.pth",
-        "results/synth_voc/pretrain/resnet10_w24.pth",
-        "results/synth_voc/pretrain/resnet10_w24_deep.pth",
+        "results/synth_voc/pretrain/resnet10_w16_deep.pth",
     ]
     trainers = [(r, b) for r, b in jobs if r in ("train_cam", "train_seg", "train_affinity")]
     assert {r for r, _ in trainers} == {"train_cam", "train_seg", "train_affinity"}
@@ -59,3 +55,26 @@ def test_stand_in_references_are_checked() -> None:
         ValueError, match="r10.pth holds a .*'base_width': 16.* the model's is .*24"
     ):
         check_stand_in("d", spec)
+
+
+def test_benchmark_runs_every_experiment_and_the_demo_leaves_out_the_random_walks(
+    tmp_path, workflow
+):
+    """synth_voc (make benchmark) trains a seg model for every experiment of config.yaml, the
+    random walks included; synth (make demo) for all but those two."""
+    config = yaml.safe_load((Path(__file__).parents[2] / "config.yaml").read_text())
+    experiments = set(config["experiments"])
+    assert {"irn", "affinitynet"} <= experiments
+    for dataset, expected in (
+        ("synth_voc", experiments),
+        ("synth", experiments - {"irn", "affinitynet"}),
+    ):
+        result = workflow.run(tmp_path, "-n", "--cores", "2", f"results/{dataset}/miou.csv")
+        assert result.returncode == 0, result.stderr + result.stdout
+        trained = {
+            block.split("wildcards: ")[1].split("experiment=")[1].split(",")[0].split("\n")[0]
+            for rule, block in workflow.jobs(result.stdout)
+            if rule == "train_seg"
+        }
+        assert trained == expected, dataset
+
