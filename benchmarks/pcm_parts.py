@@ -83,7 +83,9 @@ def main() -> None:
     index = json.loads((results / "dataset_index.json").read_text())
     ids = index["splits"][args.split][: args.images]
     n_classes = len(index["classes"])
-    net = load_model(results / args.experiment / "cam" / "model.pt", build_cam_model, "cpu")
+    net = load_model(
+        results / args.experiment / "cam" / "model.pt", build_cam_model, torch.device("cpu")
+    )
     names = [p for p in PARTS if p != "prcm" or net.f10 is not None]
     grid = threshold_grid(0.05, 0.95, 0.05)
     conf = {p: np.zeros((len(grid), n_classes, n_classes), np.int64) for p in names}
