@@ -1,4 +1,5 @@
-# Two entry points (see README): `make demo` and `make test`. Both create .venv/ first.
+# Two entry points (see README): `make demo` and `make test`; both create .venv/ first. `make
+# benchmark` runs the longer VOC-scale benchmark (synth_voc).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
