@@ -9,6 +9,7 @@ import yaml
 
 from wsss.fetch.stand_in import check_stand_in, stand_in_path
 
+
 def test_dry_run_pretrains_each_backbone_first(tmp_path, workflow):
     result = workflow.run(tmp_path, "-n", "--cores", "2", "results/synth_voc/miou.csv")
     assert result.returncode == 0, result.stderr + result.stdout
@@ -77,4 +78,3 @@ def test_benchmark_runs_every_experiment_and_the_demo_leaves_out_the_random_walk
             if rule == "train_seg"
         }
         assert trained == expected, dataset
-
