@@ -59,13 +59,16 @@ def parts(net, x: torch.Tensor) -> dict[str, torch.Tensor]:
     return out
 
 
-class _Part(torch.nn.Module):
-    def __init__(self, net, name: str) -> None:
+class _Parts(torch.nn.Module):
+    """Every part's foreground maps side by side, so one multi-scale pass scores them all."""
+
+    def __init__(self, net, names: list[str]) -> None:
         super().__init__()
-        self.net, self.name = net, name
+        self.net, self.names = net, names
 
     def cams(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(parts(self.net, x)[self.name][:, 1:])
+        terms = parts(self.net, x)
+        return torch.cat([F.relu(terms[name][:, 1:]) for name in self.names], dim=1)
 
 
 def main() -> None:
@@ -76,6 +79,7 @@ def main() -> None:
     parser.add_argument("--split", default="train")
     parser.add_argument("--gt-dir", default="SegmentationClass")
     parser.add_argument("--images", type=int, default=60, help="first N images of the split")
+    parser.add_argument("--scales", type=float, nargs="+", default=[1.0, 0.5, 1.5])
     args = parser.parse_args()
     torch.set_num_threads(2)
 
@@ -98,13 +102,16 @@ def main() -> None:
             labels[index["labels"][image_id]] = 1
             if net.f10 is not None:
                 peaks.append(parts(net, image[None])["attention"].flatten(2).max(-1).values.mean())
-            for name in names:
-                cams = multiscale_cams(
-                    _Part(net, name), image, scales=[1.0, 0.5, 1.5], flip=True, stride=8
-                )
-                keys, maps = normalize_present(cams, labels, mode="minmax")
+            cams = multiscale_cams(
+                _Parts(net, names), image, scales=args.scales, flip=True, stride=8
+            )
+            for name, part_cams in zip(names, cams.chunk(len(names)), strict=True):
+                keys, maps = normalize_present(part_cams, labels, mode="minmax")
                 conf[name] += sweep_confusion(maps, keys, gt, grid, n_classes)
-    print(f"{args.experiment}: CAM mIoU of each part, GT-swept threshold, {len(ids)} images")
+    print(
+        f"{args.experiment}: CAM mIoU of each part, GT-swept threshold, {len(ids)} images, "
+        f"scales {args.scales}"
+    )
     for name in names:
         curve = [miou(c) for c in conf[name]]
         best = int(np.nanargmax(curve))
