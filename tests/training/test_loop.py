@@ -256,3 +256,57 @@ def test_unreadable_resume_checkpoint_is_set_aside_and_training_starts_afresh(
     assert warnings[0].endswith("set aside as model.pt.resume.corrupt, training starts afresh")
     assert "weights_only" not in warnings[0]
     assert not any("resuming" in r.getMessage() for r in caplog.records)
+
+
+def _softmax_mse_run(tmp_path, bias: float) -> list[str]:
+    """Two-way softmax with a squared-error loss (SMAF's L_mac in miniature), its logits
+    ``bias`` apart from the start, trained toward the other class; returns the warnings."""
+    model = torch.nn.Linear(3, 2)
+    with torch.no_grad():
+        model.bias.copy_(torch.tensor([bias, 0.0]))
+    optimizer = build_optimizer(
+        [{"params": model.parameters()}], name="sgd", lr=0.1, weight_decay=0.0, momentum=0.0
+    )
+
+    def loss_fn(net, batch):
+        p = torch.softmax(net(batch["x"]), dim=1)
+        return ((p - torch.tensor([0.0, 1.0])) ** 2).mean()
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("wsss.training.loop")
+    logger.addHandler(handler)
+    try:
+        train_steps(
+            model=model,
+            dataset=SeededDataset(Points(), noisy, seed=0),
+            loss_fn=loss_fn,
+            optimizer=optimizer,
+            steps=6,
+            batch_size=4,
+            seed=0,
+            device=torch.device("cpu"),
+            poly_power=0.9,
+            resume_path=tmp_path / "r",
+            fingerprint="f",
+            checkpoint_every=100,
+            log_every=2,
+        )
+    finally:
+        logger.removeHandler(handler)
+    return [r.getMessage() for r in records if r.levelno == logging.WARNING]
+
+
+@pytest.mark.parametrize("bias", [300.0, 40.0])
+def test_a_saturated_model_is_reported_once(tmp_path, bias):
+    """Logits 300 apart: float32 softmax gives exactly 1 and 0 and the squared error's gradient
+    (∝ p(1 − p)) is exactly zero; 40 apart it is ~e⁻⁴⁰ ≈ 4e-18: no step can move the model
+    either way, and one warning says so."""
+    warnings = _softmax_mse_run(tmp_path, bias=bias)
+    assert len(warnings) == 1 and warnings[0].startswith("step 2: "), warnings
+    assert "saturated" in warnings[0]
+
+
+def test_a_model_that_learns_is_not_reported(tmp_path):
+    assert _softmax_mse_run(tmp_path, bias=0.0) == []

@@ -82,6 +82,22 @@ class _StepBatches:
             epoch, skip = epoch + 1, 0
 
 
+# Below this ratio of gradient norm to weight norm no step moves the model: it is saturated.
+# Measured on SMAF's synth_voc student: 0.05–0.2 while it learns, 1e-9–1e-13 once collapsed.
+STALLED_GRADIENT_RATIO = 1e-7
+
+
+def _gradient_ratio(params: list[torch.Tensor]) -> float:
+    """‖gradient‖ / ‖weights‖ over the ``params`` the last backward pass reached (read at logged
+    steps only: it touches every gradient; the scaler has unscaled them by then)."""
+    trained = [p for p in params if p.grad is not None]
+    if not trained:
+        return 0.0
+    grads = torch.stack([p.grad.detach().float().norm() for p in trained]).norm()
+    weights = torch.stack([p.detach().float().norm() for p in trained]).norm()
+    return float(grads / weights.clamp(min=1e-12))
+
+
 def _to_device(batch: dict, device: torch.device, channels_last: bool) -> dict:
     """Tensors of ``batch`` on ``device`` (asynchronous from pinned memory); 4-D float tensors
     channels-last when asked."""
@@ -204,7 +220,7 @@ def train_steps(
         tensorboard_dir if rank == 0 else None, images_per_step=batch_size, history=history
     )
     bar = tqdm(total=steps, initial=step, desc="train", mininterval=5, disable=rank or None)
-    running = 0.0
+    running, stalled = 0.0, False
     batches = iter(loader)
     with cudnn_benchmark(cuda):  # fixed-size crops: let cuDNN pick its fastest kernels once
         while step < steps:
@@ -229,6 +245,17 @@ def train_steps(
             running += value.item()
             bar.update(1)
             logged = step % log_every == 0 or step == steps
+            if logged and not stalled:
+                ratio = _gradient_ratio(params)
+                if ratio < STALLED_GRADIENT_RATIO:
+                    stalled = True
+                    log.warning(
+                        "step %d: the gradient is %.1e of the weights' norm: the model is "
+                        "saturated (e.g. a softmax pushed to 0/1 by a diverged step) and the "
+                        "remaining steps will hardly change it",
+                        step,
+                        ratio,
+                    )
             if logged:
                 n = log_every if step % log_every == 0 else step % log_every
                 history.append({"step": step, "loss": running / n, "lr": lr})
