@@ -16,7 +16,6 @@ from tests.stages.test_seg import SEG_MODEL_CONFIGS
 from wsss.data.voc import voc_palette
 from wsss.io import load_checkpoint, load_label_png, save_label_png
 from wsss.stages.common import content_digest, input_digest, write_manifest
-from wsss.utils.runtime import seed_everything
 
 TRAIN = {**TINY_TRAIN, "steps": 4, "checkpoint_every": 2}
 
@@ -49,7 +48,6 @@ def _train(index: Path, root: Path, masks: Path, out: Path, crash_after: int | N
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(seg_stage, "seg_loss_fn", loss_factory)
-        seed_everything(0)  # as the rule script does before the stage builds its network
         seg_stage.run_train_seg(
             index, root, out / "seg.pt", out / "loss.csv", split="train_aug",
             mask_dir=masks, model_name="deeplab", model=SEG_MODEL_CONFIGS["deeplab"],
@@ -112,7 +110,6 @@ def test_training_weights_do_not_depend_on_the_jobs_threads(
         torch.set_num_threads(ambient)
         out = tmp_path / f"ambient{ambient}"
         out.mkdir()
-        seed_everything(0)
         seg_stage.run_train_seg(
             synth_index, synth_root, out / "seg.pt", out / "loss.csv", split="train_aug",
             mask_dir="SegmentationClassAug", model_name="deeplab",

@@ -37,6 +37,7 @@ from wsss.stages.sharding import write_images
 from wsss.stages.training import load_model, train_and_save
 from wsss.training.affinity_steps import affinitynet_step_loss, irn_step_loss
 from wsss.utils.amp import autocast, resolve_amp
+from wsss.utils.runtime import seed_everything
 
 __all__ = ["run_make_affinity_labels", "run_train_affinity", "run_random_walk"]
 
@@ -174,6 +175,7 @@ def run_train_affinity(
     mixed precision (the affinities and pair losses stay float32); ``out_tensorboard``: the
     folder of the run's TensorBoard event file.
     """
+    seed_everything(seed)  # initial weights and draws: a function of seed, not of the caller's RNG
     _check_method(method)
     index = DatasetIndex(index_path)
     ids = index.ids(split)

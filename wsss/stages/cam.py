@@ -47,6 +47,7 @@ from wsss.stages.sharding import write_images
 from wsss.stages.training import load_model, train_and_save
 from wsss.training.cam_steps import paired_multilabel_step_loss
 from wsss.utils.amp import autocast, resolve_amp
+from wsss.utils.runtime import seed_everything
 
 __all__ = ["run_train_cam", "run_infer_cam", "run_eval_cam"]
 
@@ -88,6 +89,7 @@ def run_train_cam(
     2 × ``steps`` steps; ``cda["schedule"] == "faithful"`` keeps the poly schedule at ``steps``
     long (the release's lr reaches ~0 halfway and stays there), ``"fixed"`` stretches it.
     """
+    seed_everything(seed)  # initial weights and draws: a function of seed, not of the caller's RNG
     entry = get_method(method)
     loss_fn, transform = entry.training_parts(loss, train)
     uses_saliency = entry.needs_saliency(loss)

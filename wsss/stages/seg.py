@@ -29,6 +29,7 @@ from wsss.stages.training import load_model, train_and_save
 from wsss.training.losses import segmentation_loss_terms
 from wsss.training.pcaa_losses import pcaa_loss_terms
 from wsss.utils.amp import autocast, resolve_amp
+from wsss.utils.runtime import seed_everything
 
 __all__ = ["run_train_seg", "run_infer_seg", "run_eval_seg", "seg_loss_fn", "seg_predictor"]
 
@@ -110,6 +111,7 @@ def run_train_seg(
     mixed precision (:func:`wsss.utils.amp.resolve_amp`); ``out_tensorboard``: the folder of the
     run's TensorBoard event file.
     """
+    seed_everything(seed)  # initial weights and draws: a function of seed, not of the caller's RNG
     index = DatasetIndex(index_path)
     ids = index.ids(split)
     files = index.files(root, split, mask_dir)

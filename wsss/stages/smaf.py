@@ -21,6 +21,7 @@ from wsss.stages.common import DatasetIndex, check_same_size, input_digest
 from wsss.stages.training import load_model, train_and_save
 from wsss.training.smaf import SelfTrainer, initial_prototypes
 from wsss.utils.amp import autocast, resolve_amp
+from wsss.utils.runtime import seed_everything
 
 __all__ = ["run_train_smaf"]
 
@@ -74,6 +75,7 @@ def run_train_smaf(
     (the targets, prototypes and L_mac stay float32); ``out_tensorboard``: the folder of the
     run's TensorBoard event file.
     """
+    seed_everything(seed)  # initial weights and draws: a function of seed, not of the caller's RNG
     denoise = loss["denoise"]
     if denoise == "prototype+saliency" and not saliency_dir:
         raise ValueError("denoise 'prototype+saliency' needs the dataset's saliency_dir")
