@@ -38,8 +38,8 @@ demo: setup
 
 # The VOC-like benchmark (README, "synth_voc"): every experiment on the generated synth_voc
 # dataset, each model starting from a backbone pre-trained on the shape corpus (the ImageNet
-# stand-in) → results/synth_voc/miou.csv, cost.csv and the report. 1 h 44 min on 2 CPU cores
-# before calibration (README).
+# stand-in) → results/synth_voc/miou.csv, cost.csv and the report. 1 h 51 min from a fresh clone
+# on 2 CPU cores (README).
 BENCH_REPORT := results/synth_voc/report.html
 BENCH_SET := --config 'default_datasets=[synth_voc]'
 benchmark: setup
