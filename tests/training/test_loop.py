@@ -86,18 +86,18 @@ def test_poly_schedule_formula_and_group_multipliers():
         )
 
 
-def test_short_schedule_freezes_the_lr_at_its_last_value(tmp_path):
-    """CDA's quirk: the poly schedule ends at ``schedule_steps``; later steps keep its last lr."""
-    model = torch.nn.Linear(3, 1)
+def _sgd_run(tmp_path, model, loss_fn, *, steps: int, log_every: int, **extra) -> list[dict]:
+    """``steps`` plain SGD steps (lr 0.1, no momentum or decay) of ``model`` on the points;
+    returns the loop's history."""
     optimizer = build_optimizer(
         [{"params": model.parameters()}], name="sgd", lr=0.1, weight_decay=0.0, momentum=0.0
     )
-    history = train_steps(
+    return train_steps(
         model=model,
         dataset=SeededDataset(Points(), noisy, seed=0),
-        loss_fn=squared_error,
+        loss_fn=loss_fn,
         optimizer=optimizer,
-        steps=8,
+        steps=steps,
         batch_size=4,
         seed=0,
         device=torch.device("cpu"),
@@ -105,8 +105,15 @@ def test_short_schedule_freezes_the_lr_at_its_last_value(tmp_path):
         resume_path=tmp_path / "r",
         fingerprint="f",
         checkpoint_every=100,
-        log_every=1,
-        schedule_steps=4,
+        log_every=log_every,
+        **extra,
+    )
+
+
+def test_short_schedule_freezes_the_lr_at_its_last_value(tmp_path):
+    """CDA's quirk: the poly schedule ends at ``schedule_steps``; later steps keep its last lr."""
+    history = _sgd_run(
+        tmp_path, torch.nn.Linear(3, 1), squared_error, steps=8, log_every=1, schedule_steps=4
     )
     lrs = [h["lr"] for h in history]
     want = [0.1 * (1 - min(s, 3) / 4) ** 0.9 for s in range(8)]
@@ -258,55 +265,31 @@ def test_unreadable_resume_checkpoint_is_set_aside_and_training_starts_afresh(
     assert not any("resuming" in r.getMessage() for r in caplog.records)
 
 
-def _softmax_mse_run(tmp_path, bias: float) -> list[str]:
+def _softmax_mse_run(tmp_path, caplog, bias: float) -> list[str]:
     """Two-way softmax with a squared-error loss (SMAF's L_mac in miniature), its logits
     ``bias`` apart from the start, trained toward the other class; returns the warnings."""
     model = torch.nn.Linear(3, 2)
     with torch.no_grad():
         model.bias.copy_(torch.tensor([bias, 0.0]))
-    optimizer = build_optimizer(
-        [{"params": model.parameters()}], name="sgd", lr=0.1, weight_decay=0.0, momentum=0.0
-    )
 
     def loss_fn(net, batch):
         p = torch.softmax(net(batch["x"]), dim=1)
         return ((p - torch.tensor([0.0, 1.0])) ** 2).mean()
 
-    records = []
-    handler = logging.Handler()
-    handler.emit = records.append
-    logger = logging.getLogger("wsss.training.loop")
-    logger.addHandler(handler)
-    try:
-        train_steps(
-            model=model,
-            dataset=SeededDataset(Points(), noisy, seed=0),
-            loss_fn=loss_fn,
-            optimizer=optimizer,
-            steps=6,
-            batch_size=4,
-            seed=0,
-            device=torch.device("cpu"),
-            poly_power=0.9,
-            resume_path=tmp_path / "r",
-            fingerprint="f",
-            checkpoint_every=100,
-            log_every=2,
-        )
-    finally:
-        logger.removeHandler(handler)
-    return [r.getMessage() for r in records if r.levelno == logging.WARNING]
+    with caplog.at_level(logging.WARNING, logger="wsss.training.loop"):
+        _sgd_run(tmp_path, model, loss_fn, steps=6, log_every=2)
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
 
 
 @pytest.mark.parametrize("bias", [300.0, 40.0])
-def test_a_saturated_model_is_reported_once(tmp_path, bias):
+def test_a_saturated_model_is_reported_once(tmp_path, caplog, bias):
     """Logits 300 apart: float32 softmax gives exactly 1 and 0 and the squared error's gradient
     (∝ p(1 − p)) is exactly zero; 40 apart it is ~e⁻⁴⁰ ≈ 4e-18: no step can move the model
     either way, and one warning says so."""
-    warnings = _softmax_mse_run(tmp_path, bias=bias)
+    warnings = _softmax_mse_run(tmp_path, caplog, bias=bias)
     assert len(warnings) == 1 and warnings[0].startswith("step 2: "), warnings
     assert "saturated" in warnings[0]
 
 
-def test_a_model_that_learns_is_not_reported(tmp_path):
-    assert _softmax_mse_run(tmp_path, bias=0.0) == []
+def test_a_model_that_learns_is_not_reported(tmp_path, caplog):
+    assert _softmax_mse_run(tmp_path, caplog, bias=0.0) == []
